@@ -1,0 +1,153 @@
+//! The one error type every route returns. Each variant has a stable machine `code` and one
+//! HTTP status; the JSON body never carries internal error text.
+
+use std::time::Duration;
+
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde_json::{json, Map, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("{message}")]
+    InvalidField { field: String, message: String },
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("agent is not eligible for this prompt")]
+    Ineligible { reason: String },
+    #[error("rate limit exceeded; retry in {} s", retry_after_secs(.retry_after))]
+    RateLimited { retry_after: Duration },
+    #[error("the tenant is rate limiting prompts; retry in {} s", retry_after_secs(.retry_after))]
+    UpstreamRateLimited {
+        retry_after: Duration,
+        prompt_id: String,
+    },
+    #[error("the tenant rejected the service's credentials")]
+    UpstreamAuth { prompt_id: String },
+    #[error("the tenant refused the prompt (403)")]
+    UpstreamForbidden { prompt_id: String },
+    #[error("the tenant did not accept the prompt or its fallback")]
+    UpstreamFailed { prompt_id: String },
+    #[error("the prompt could not be delivered within the request deadline")]
+    UpstreamTimeout { prompt_id: Option<String> },
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            MalformedJson(_) | InvalidField { .. } => StatusCode::BAD_REQUEST,
+            PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            NotFound(_) => StatusCode::NOT_FOUND,
+            Ineligible { .. } => StatusCode::FORBIDDEN,
+            RateLimited { .. } | UpstreamRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            UpstreamAuth { .. } | UpstreamForbidden { .. } | UpstreamFailed { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
+            UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Stable identifier for machines; never changes for a given failure.
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            MalformedJson(_) => "malformed_json",
+            InvalidField { .. } => "invalid_field",
+            PayloadTooLarge { .. } => "payload_too_large",
+            UnsupportedMediaType => "unsupported_media_type",
+            MethodNotAllowed => "method_not_allowed",
+            NotFound(_) => "not_found",
+            Ineligible { .. } => "ineligible",
+            RateLimited { .. } => "rate_limited",
+            UpstreamRateLimited { .. } => "upstream_rate_limited",
+            UpstreamAuth { .. } => "upstream_auth",
+            UpstreamForbidden { .. } => "upstream_forbidden",
+            UpstreamFailed { .. } => "upstream_failed",
+            UpstreamTimeout { .. } => "upstream_timeout",
+            Internal => "internal",
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::RateLimited { retry_after }
+            | ApiError::UpstreamRateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
+    /// Extra fields beside `error` and `code`, so callers need not parse messages.
+    fn details(&self) -> Map<String, Value> {
+        let mut extra = Map::new();
+        match self {
+            ApiError::InvalidField { field, .. } => {
+                extra.insert("field".into(), json!(field));
+            }
+            ApiError::Ineligible { reason } => {
+                extra.insert("reason".into(), json!(reason));
+            }
+            ApiError::UpstreamRateLimited { prompt_id, .. }
+            | ApiError::UpstreamAuth { prompt_id }
+            | ApiError::UpstreamForbidden { prompt_id }
+            | ApiError::UpstreamFailed { prompt_id }
+            | ApiError::UpstreamTimeout {
+                prompt_id: Some(prompt_id),
+            } => {
+                extra.insert("promptId".into(), json!(prompt_id));
+            }
+            _ => {}
+        }
+        extra
+    }
+}
+
+/// `Retry-After` takes whole seconds; round up so a caller never retries too early.
+pub fn retry_after_secs(wait: &Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = self.details();
+        body.insert("error".into(), json!(self.to_string()));
+        body.insert("code".into(), json!(self.code()));
+        let mut response = (self.status(), Json(Value::Object(body))).into_response();
+        if let Some(wait) = self.retry_after() {
+            let secs = retry_after_secs(&wait).max(1);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_secs(&Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(&Duration::from_millis(1000)), 1);
+        assert_eq!(retry_after_secs(&Duration::from_millis(1001)), 2);
+        assert_eq!(retry_after_secs(&Duration::ZERO), 0);
+    }
+}
