@@ -1,0 +1,137 @@
+//! The retry policy for one prompt: a primary leg, then a fallback leg, each with up to
+//! `max_attempts` POSTs, all inside the request deadline. Independent of the tenant API.
+
+mod record;
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+pub use record::{AttemptRecord, Leg};
+
+use crate::{
+    retry::{clamp_retry_after, Backoff},
+    tenant::{AttemptOutcome, OutboundPrompt, Tenant},
+};
+
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryPolicy {
+    /// POSTs per leg, 429 retries included.
+    pub max_attempts: u32,
+    pub backoff: Backoff,
+    /// Ceiling for a wait the tenant asks for with `Retry-After`.
+    pub retry_after_max: Duration,
+    /// Ceiling for one POST (token fetch included); the deadline may cut it shorter.
+    pub attempt_timeout: Duration,
+}
+
+/// A delivered prompt: which leg and which POST of that leg succeeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub leg: Leg,
+    /// 1-based number of the successful POST within its leg.
+    pub attempt: u32,
+}
+
+/// Why a prompt was not delivered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// 403: the tenant refuses this client.
+    Forbidden,
+    /// Credentials refused, or 401 with a fresh token.
+    Auth,
+    /// The tenant asked us to wait longer than the deadline allows.
+    RateLimited { retry_after: Duration },
+    /// Primary and fallback both exhausted.
+    Exhausted,
+    /// The deadline ran out.
+    Timeout,
+}
+
+enum LegEnd {
+    Delivered(u32),
+    /// Retries used up, or a 4xx that retrying cannot fix: the fallback may still help.
+    Exhausted,
+    /// Nothing more is worth trying for this request.
+    Stop(Failure),
+}
+
+/// Delivers `primary`, or `fallback` if the primary leg is exhausted. Every POST is appended
+/// to `attempts`, which the caller owns, so the record survives even if this future is
+/// cancelled.
+pub async fn deliver(
+    tenant: &dyn Tenant,
+    policy: &DeliveryPolicy,
+    deadline: Instant,
+    primary: &OutboundPrompt,
+    fallback: &OutboundPrompt,
+    attempts: &mut Vec<AttemptRecord>,
+) -> Result<Delivered, Failure> {
+    for (leg, prompt) in [(Leg::Primary, primary), (Leg::Fallback, fallback)] {
+        match run_leg(tenant, policy, deadline, leg, prompt, attempts).await {
+            LegEnd::Delivered(attempt) => return Ok(Delivered { leg, attempt }),
+            LegEnd::Stop(failure) => return Err(failure),
+            LegEnd::Exhausted => {
+                tracing::warn!(prompt_id = %prompt.prompt_id, leg = leg.as_str(), "delivery leg exhausted");
+            }
+        }
+    }
+    Err(Failure::Exhausted)
+}
+
+async fn run_leg(
+    tenant: &dyn Tenant,
+    policy: &DeliveryPolicy,
+    deadline: Instant,
+    leg: Leg,
+    prompt: &OutboundPrompt,
+    attempts: &mut Vec<AttemptRecord>,
+) -> LegEnd {
+    for number in 1..=policy.max_attempts {
+        let budget = deadline.saturating_duration_since(Instant::now());
+        if budget.is_zero() {
+            return LegEnd::Stop(Failure::Timeout);
+        }
+        let record = AttemptRecord::start(&prompt.prompt_id, leg, number);
+        let report = tenant
+            .send_prompt(prompt, budget.min(policy.attempt_timeout))
+            .await;
+        tracing::debug!(
+            prompt_id = %prompt.prompt_id,
+            leg = leg.as_str(),
+            attempt = number,
+            status = report.status,
+            outcome = report.outcome.as_str(),
+            "delivery attempt"
+        );
+        attempts.push(record.finish(&report));
+        let last = number == policy.max_attempts;
+
+        let wait = match report.outcome {
+            AttemptOutcome::Delivered => return LegEnd::Delivered(number),
+            AttemptOutcome::Forbidden => return LegEnd::Stop(Failure::Forbidden),
+            AttemptOutcome::Unauthorized => return LegEnd::Stop(Failure::Auth),
+            AttemptOutcome::Rejected => return LegEnd::Exhausted,
+            AttemptOutcome::RateLimited { retry_after } => {
+                let asked = retry_after.unwrap_or_else(|| policy.backoff.delay_random(number));
+                let wait = clamp_retry_after(asked, policy.retry_after_max, rand::random());
+                // Waiting past the deadline would only turn a clear 429 into a 504.
+                if last || Instant::now() + wait >= deadline {
+                    return LegEnd::Stop(Failure::RateLimited { retry_after: asked });
+                }
+                wait
+            }
+            AttemptOutcome::Transient(_) if last => return LegEnd::Exhausted,
+            AttemptOutcome::Transient(_) => policy.backoff.delay_random(number),
+        };
+        tracing::info!(
+            prompt_id = %prompt.prompt_id,
+            leg = leg.as_str(),
+            attempt = number,
+            wait_ms = wait.as_millis() as u64,
+            "retrying delivery"
+        );
+        tokio::time::sleep_until((Instant::now() + wait).min(deadline)).await;
+    }
+    LegEnd::Exhausted
+}

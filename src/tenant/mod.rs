@@ -1,0 +1,116 @@
+//! The CXone tenant as the service sees it: send one prompt, look up one transcript.
+//!
+//! Retry, backoff and fallback live above this trait (in `delivery`) and are the same for
+//! every tenant API; authentication, URLs and payload shapes live below it, in an adapter.
+//! `tutorial` speaks the tutorial's endpoints; an adapter for CXone's real API fits the same
+//! trait.
+
+mod http_client;
+mod token_cache;
+mod tutorial;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::{Priority, PromptId};
+
+pub use http_client::build_http_client;
+pub use token_cache::{Token, TokenCache, TokenCacheSettings, TokenError};
+pub use tutorial::{TutorialTenant, TutorialTenantSettings};
+
+/// One prompt as the delivery layer hands it to an adapter.
+#[derive(Debug, Clone)]
+pub struct OutboundPrompt {
+    pub prompt_id: PromptId,
+    pub interaction_id: String,
+    pub agent_id: String,
+    pub content: String,
+    pub priority: Priority,
+    pub sentiment: f64,
+    pub keywords: Vec<String>,
+}
+
+/// What one POST of a prompt came to, classified for the retry policy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptOutcome {
+    /// 200 or 201.
+    Delivered,
+    /// 429; `retry_after` is the tenant's `Retry-After` when it sent a usable one.
+    RateLimited { retry_after: Option<Duration> },
+    /// Worth retrying: 5xx, connect error, timeout, connection closed, token endpoint down.
+    Transient(TransientKind),
+    /// Another 4xx: retrying the same payload cannot help.
+    Rejected,
+    /// 403: the tenant refuses this client; neither retry nor fallback can help.
+    Forbidden,
+    /// 401 even with a freshly fetched token, or the token endpoint refused the credentials.
+    Unauthorized,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransientKind {
+    ServerError,
+    Connect,
+    Timeout,
+    ConnectionClosed,
+    TokenUnavailable,
+}
+
+impl TransientKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransientKind::ServerError => "server_error",
+            TransientKind::Connect => "connect_error",
+            TransientKind::Timeout => "timeout",
+            TransientKind::ConnectionClosed => "connection_closed",
+            TransientKind::TokenUnavailable => "token_unavailable",
+        }
+    }
+}
+
+impl AttemptOutcome {
+    /// A short label for records and logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::RateLimited { .. } => "rate_limited",
+            AttemptOutcome::Transient(kind) => kind.as_str(),
+            AttemptOutcome::Rejected => "rejected",
+            AttemptOutcome::Forbidden => "forbidden",
+            AttemptOutcome::Unauthorized => "unauthorized",
+        }
+    }
+}
+
+/// An attempt's outcome with the HTTP status behind it, if one arrived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptReport {
+    pub status: Option<u16>,
+    pub outcome: AttemptOutcome,
+}
+
+/// What one transcript look-up came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TranscriptLookup {
+    Found {
+        transcript_id: String,
+    },
+    /// 404: the transcript is still being produced.
+    NotYet,
+    /// 5xx or a network fault: try again later.
+    Transient,
+    /// Any other answer; looking again will not help.
+    Failed {
+        status: Option<u16>,
+    },
+}
+
+#[async_trait]
+pub trait Tenant: Send + Sync {
+    /// Sends `prompt` once, taking no longer than `timeout` (token fetch included).
+    async fn send_prompt(&self, prompt: &OutboundPrompt, timeout: Duration) -> AttemptReport;
+
+    /// Looks up the transcript of an interaction once, taking no longer than `timeout`.
+    async fn fetch_transcript(&self, interaction_id: &str, timeout: Duration) -> TranscriptLookup;
+}

@@ -1,0 +1,240 @@
+//! OAuth2 client-credentials tokens, cached until shortly before they expire.
+//!
+//! Concurrent callers that find no valid token share one in-flight fetch (single flight), so
+//! a burst of first requests costs the tenant one token request. Failures are shared by the
+//! callers waiting on that fetch but are not cached: the next caller tries again.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use futures::{
+    future::{BoxFuture, Shared},
+    FutureExt,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::clock::Clock;
+
+/// Lifetime assumed when the token response omits `expires_in` (the tutorial's figure).
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// A cached access token. Its value never appears in `Debug` output or logs.
+#[derive(Debug)]
+pub struct Token {
+    value: SecretString,
+    expires_at: Instant,
+}
+
+impl Token {
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.value.expose_secret())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// The token endpoint answered 4xx: the credentials are wrong or the app not approved.
+    #[error("token endpoint refused the credentials (HTTP {status})")]
+    Rejected { status: u16 },
+    /// Network fault, timeout, 5xx or an unreadable answer: worth trying again.
+    #[error("token endpoint unavailable: {reason}")]
+    Unavailable { reason: &'static str },
+}
+
+pub struct TokenCacheSettings {
+    pub token_url: url::Url,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub scope: String,
+    /// Refresh this long before expiry...
+    pub refresh_skew: Duration,
+    /// ...capped at this fraction of the token's lifetime.
+    pub refresh_skew_max_fraction: f64,
+}
+
+type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Token>, TokenError>>>;
+
+#[derive(Clone)]
+pub struct TokenCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    settings: TokenCacheSettings,
+    clock: Arc<dyn Clock>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    current: Option<Arc<Token>>,
+    in_flight: Option<SharedFetch>,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_in: Option<u64>,
+}
+
+impl TokenCache {
+    pub fn new(http: reqwest::Client, settings: TokenCacheSettings, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                http,
+                settings,
+                clock,
+                state: Mutex::default(),
+            }),
+        }
+    }
+
+    /// A valid token, fetching one if needed; waits at most `timeout` for the fetch.
+    pub async fn get(&self, timeout: Duration) -> Result<Arc<Token>, TokenError> {
+        let fetch = {
+            let mut state = self.inner.lock();
+            if let Some(token) = &state.current {
+                if self.inner.clock.now() < token.expires_at {
+                    return Ok(token.clone());
+                }
+            }
+            state
+                .in_flight
+                .get_or_insert_with(|| self.start_fetch())
+                .clone()
+        };
+        match tokio::time::timeout(timeout, fetch).await {
+            Ok(result) => result,
+            Err(_) => Err(TokenError::Unavailable { reason: "timeout" }),
+        }
+    }
+
+    /// Forgets `token` after the tenant refused it, unless another caller already replaced it.
+    pub fn invalidate(&self, token: &Arc<Token>) {
+        let mut state = self.inner.lock();
+        if state
+            .current
+            .as_ref()
+            .is_some_and(|current| Arc::ptr_eq(current, token))
+        {
+            state.current = None;
+        }
+    }
+
+    /// Whether a token that is still valid is cached (for readiness).
+    pub fn has_valid_token(&self) -> bool {
+        let state = self.inner.lock();
+        let now = self.inner.clock.now();
+        state.current.as_ref().is_some_and(|t| now < t.expires_at)
+    }
+
+    fn start_fetch(&self) -> SharedFetch {
+        let inner = self.inner.clone();
+        async move {
+            let result = inner.fetch().await.map(Arc::new);
+            let mut state = inner.lock();
+            state.in_flight = None;
+            if let Ok(token) = &result {
+                state.current = Some(token.clone());
+            }
+            result
+        }
+        .boxed()
+        .shared()
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn fetch(&self) -> Result<Token, TokenError> {
+        let s = &self.settings;
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", s.client_id.as_str()),
+            ("client_secret", s.client_secret.expose_secret()),
+            ("scope", s.scope.as_str()),
+        ];
+        let requested_at = self.clock.now();
+        let response = self
+            .http
+            .post(s.token_url.clone())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %without_url(e), "token request failed");
+                TokenError::Unavailable {
+                    reason: "network error",
+                }
+            })?;
+        let status = response.status();
+        if status.is_client_error() {
+            tracing::error!(
+                status = status.as_u16(),
+                "token endpoint refused the credentials"
+            );
+            return Err(TokenError::Rejected {
+                status: status.as_u16(),
+            });
+        }
+        if !status.is_success() {
+            tracing::warn!(status = status.as_u16(), "token endpoint failed");
+            return Err(TokenError::Unavailable {
+                reason: "server error",
+            });
+        }
+        let body: TokenResponse = response.json().await.map_err(|_| TokenError::Unavailable {
+            reason: "unreadable token response",
+        })?;
+        let lifetime = body
+            .expires_in
+            .map_or(DEFAULT_LIFETIME, Duration::from_secs);
+        tracing::info!(expires_in_secs = lifetime.as_secs(), "fetched access token");
+        Ok(Token {
+            value: SecretString::from(body.access_token),
+            expires_at: requested_at
+                + usable_lifetime(lifetime, s.refresh_skew, s.refresh_skew_max_fraction),
+        })
+    }
+}
+
+/// How long a token is used: its lifetime less the refresh skew, where the skew never takes
+/// more than `max_fraction` of the lifetime (a 3 s token is still reused for a burst).
+fn usable_lifetime(lifetime: Duration, skew: Duration, max_fraction: f64) -> Duration {
+    lifetime.saturating_sub(skew.min(lifetime.mul_f64(max_fraction)))
+}
+
+/// reqwest's errors include the URL; the token URL carries no secret, but keep log lines
+/// about credentials minimal all the same.
+fn without_url(error: reqwest::Error) -> reqwest::Error {
+    error.without_url()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skew_is_capped_by_a_fraction_of_the_lifetime() {
+        let skew = Duration::from_secs(100);
+        assert_eq!(
+            usable_lifetime(Duration::from_secs(3600), skew, 0.1),
+            Duration::from_secs(3500),
+            "the tutorial's 100 s early refresh"
+        );
+        assert_eq!(
+            usable_lifetime(Duration::from_secs(3), skew, 0.1),
+            Duration::from_millis(2700),
+            "a short token is still reused"
+        );
+        assert_eq!(usable_lifetime(Duration::ZERO, skew, 0.1), Duration::ZERO);
+    }
+}
