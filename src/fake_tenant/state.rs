@@ -1,0 +1,218 @@
+//! Settings, counters and the shared state behind the fake tenant's handlers.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex, MutexGuard,
+    },
+};
+
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+/// Most tokens (and, separately, interactions) remembered at once, so that a fake left
+/// running under a benchmark for hours keeps a flat memory profile.
+pub(crate) const MAX_ENTRIES: usize = 100_000;
+
+/// Knobs for the fake tenant. Deserialisable from TOML (`[sandbox]` table) with every field
+/// defaulted.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FakeTenantSettings {
+    /// Added latency before each prompt/transcript answer, in milliseconds. Default 20.
+    pub latency_ms: u64,
+    /// Fraction (0.0..=1.0) of prompt POSTs answered 503. Default 0.0.
+    pub failure_rate: f64,
+    /// Fraction (0.0..=1.0) of prompt POSTs answered 429 with Retry-After. Default 0.0.
+    pub rate_limited_rate: f64,
+    /// Retry-After value (seconds) sent with simulated 429s. Default 1.
+    pub retry_after_secs: u64,
+    /// `expires_in` of issued access tokens, seconds. Default 3600.
+    pub token_lifetime_secs: u64,
+    /// How long after the first prompt for an interaction its transcript becomes available
+    /// (404 before), ms. Default 500.
+    pub transcript_delay_ms: u64,
+}
+
+impl Default for FakeTenantSettings {
+    /// The defaults approximate a healthy tenant: a little latency, no faults, hour-long
+    /// tokens and transcripts that appear half a second after the first prompt.
+    fn default() -> Self {
+        Self {
+            latency_ms: 20,
+            failure_rate: 0.0,
+            rate_limited_rate: 0.0,
+            retry_after_secs: 1,
+            token_lifetime_secs: 3600,
+            transcript_delay_ms: 500,
+        }
+    }
+}
+
+/// Counters a benchmark or test can read (also served as JSON at `GET /_fake/stats`, camelCase
+/// keys).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FakeTenantStats {
+    /// Every `POST /api/v2/oauth/token`, granted or not.
+    pub token_requests: u64,
+    /// Every prompt POST that passed the bearer check, whatever it was answered.
+    pub prompts: u64,
+    /// Every transcript GET that passed the bearer check, found or not.
+    pub transcripts: u64,
+    /// Accepted TCP connections; shows whether the client reuses connections.
+    pub connections: u64,
+}
+
+/// Counters kept as atomics so handlers never contend on a lock just to count.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) token_requests: AtomicU64,
+    pub(crate) prompts: AtomicU64,
+    pub(crate) transcripts: AtomicU64,
+    pub(crate) connections: AtomicU64,
+}
+
+impl Counters {
+    /// Adds one to `counter`; relaxed is enough because the counters order nothing.
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> FakeTenantStats {
+        FakeTenantStats {
+            token_requests: self.token_requests.load(Ordering::Relaxed),
+            prompts: self.prompts.load(Ordering::Relaxed),
+            transcripts: self.transcripts.load(Ordering::Relaxed),
+            connections: self.connections.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// When an interaction first had a prompt delivered.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Delivery {
+    /// Monotonic (and, in tests, pausable) time the transcript delay is measured from.
+    pub(crate) at: Instant,
+    /// Wall-clock time, so the transcript's `createdAt` can be reported.
+    pub(crate) at_utc: OffsetDateTime,
+}
+
+/// A map that keeps at most `capacity` entries, evicting the oldest insertion first.
+///
+/// Keys are never re-inserted while present, so the insertion queue and the map stay in
+/// step and eviction is O(1) rather than a scan for the oldest entry.
+#[derive(Debug)]
+pub(crate) struct BoundedMap<V> {
+    map: HashMap<String, V>,
+    order: VecDeque<String>,
+    capacity: usize,
+}
+
+impl<V> BoundedMap<V> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&V> {
+        self.map.get(key)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Drops entries from the oldest end while `stale` says so; stops at the first fresh one.
+    pub(crate) fn prune_front(&mut self, mut stale: impl FnMut(&V) -> bool) {
+        while let Some(key) = self.order.front() {
+            match self.map.get(key) {
+                Some(value) if !stale(value) => break,
+                _ => {
+                    if let Some(key) = self.order.pop_front() {
+                        self.map.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Inserts `value` under `key` unless the key is already present (first write wins).
+    pub(crate) fn insert_if_absent(&mut self, key: &str, value: V) {
+        if self.map.contains_key(key) {
+            return;
+        }
+        while self.map.len() >= self.capacity {
+            match self.order.pop_front() {
+                Some(oldest) => {
+                    self.map.remove(&oldest);
+                }
+                None => break,
+            }
+        }
+        self.map.insert(key.to_owned(), value);
+        self.order.push_back(key.to_owned());
+    }
+}
+
+/// Everything the handlers share; lives in an `Arc`.
+#[derive(Debug)]
+pub(crate) struct SharedState {
+    pub(crate) settings: FakeTenantSettings,
+    pub(crate) counters: Counters,
+    /// Issued access token → its expiry.
+    tokens: Mutex<BoundedMap<Instant>>,
+    /// Interaction id → its first delivery.
+    interactions: Mutex<BoundedMap<Delivery>>,
+}
+
+impl SharedState {
+    pub(crate) fn new(settings: FakeTenantSettings) -> Self {
+        Self {
+            settings,
+            counters: Counters::default(),
+            tokens: Mutex::new(BoundedMap::new(MAX_ENTRIES)),
+            interactions: Mutex::new(BoundedMap::new(MAX_ENTRIES)),
+        }
+    }
+
+    /// Remembers an issued token. Every token gets the same lifetime, so the oldest insertion
+    /// is also the first to expire and expired ones can be dropped from the front.
+    pub(crate) fn issue_token(&self, token: &str, expires_at: Instant) {
+        let now = Instant::now();
+        let mut tokens = lock(&self.tokens);
+        tokens.prune_front(|expiry| *expiry <= now);
+        tokens.insert_if_absent(token, expires_at);
+    }
+
+    /// Whether `token` was issued here and has not yet expired.
+    pub(crate) fn token_valid(&self, token: &str) -> bool {
+        let now = Instant::now();
+        lock(&self.tokens)
+            .get(token)
+            .is_some_and(|expiry| *expiry > now)
+    }
+
+    /// Records the first delivery for an interaction; later deliveries leave it unchanged so
+    /// the transcript delay runs from the first prompt, as the settings describe.
+    pub(crate) fn record_delivery(&self, interaction_id: &str, delivery: Delivery) {
+        lock(&self.interactions).insert_if_absent(interaction_id, delivery);
+    }
+
+    pub(crate) fn first_delivery(&self, interaction_id: &str) -> Option<Delivery> {
+        lock(&self.interactions).get(interaction_id).copied()
+    }
+}
+
+/// Locks `mutex`, recovering from poisoning: the maps hold plain data that a panicking
+/// holder cannot leave half-updated in a way that matters to a fake.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
