@@ -1,0 +1,24 @@
+//! cxone-assist: delivers Agent Assist prompts to agents during live NICE CXone interactions.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod correlation;
+pub mod delivery;
+pub mod domain;
+pub mod eligibility;
+pub mod error;
+pub mod extract;
+pub mod fake_tenant;
+pub mod keywords;
+pub mod rate_limit;
+pub mod retry;
+pub mod routes;
+pub mod service;
+pub mod shutdown;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod tenant;
+
+pub use startup::Application;
