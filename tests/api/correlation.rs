@@ -1,0 +1,109 @@
+//! Correlation with the transcript runs after the response.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use wiremock::{
+    matchers::{method, path},
+    Mock, ResponseTemplate,
+};
+
+use crate::helpers::*;
+
+const TRANSCRIPTS_PATH: &str = "/api/v2/interactions/int_98765432/transcripts";
+
+#[tokio::test]
+async fn the_response_does_not_wait_for_the_transcript_which_is_retried_after_404() {
+    let app = spawn_app().await;
+    app.mount_tenant(delivered()).await;
+    Mock::given(method("GET"))
+        .and(path(TRANSCRIPTS_PATH))
+        .respond_with(ResponseTemplate::new(404))
+        .up_to_n_times(2)
+        .mount(&app.tenant)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(TRANSCRIPTS_PATH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "tr_42", "interactionId": "int_98765432"}))
+                .set_delay(Duration::from_millis(500)),
+        )
+        .mount(&app.tenant)
+        .await;
+
+    let started = Instant::now();
+    let body: Value = app.post_prompt(&prompt_body()).await.json().await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(body["transcriptId"], Value::Null);
+    assert_eq!(body["correlation"], "pending");
+
+    let prompt_id = body["promptId"].as_str().unwrap();
+    let record = app
+        .wait_for_record(prompt_id, |r| r["correlation"] != "pending")
+        .await;
+    assert_eq!(record["correlation"], "correlated");
+    assert_eq!(record["transcriptId"], "tr_42");
+    assert_eq!(record["correlationAttempts"], 3);
+    assert!(record["correlatedAt"].is_string());
+}
+
+#[tokio::test]
+async fn a_transcript_that_never_appears_ends_as_failed() {
+    let app = spawn_app_with(|s| s.correlation.give_up_after_ms = 200).await;
+    app.mount_tenant(delivered()).await;
+    Mock::given(method("GET"))
+        .and(path(TRANSCRIPTS_PATH))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&app.tenant)
+        .await;
+
+    let body: Value = app.post_prompt(&prompt_body()).await.json().await.unwrap();
+    let record = app
+        .wait_for_record(body["promptId"].as_str().unwrap(), |r| {
+            r["correlation"] != "pending"
+        })
+        .await;
+    assert_eq!(record["correlation"], "failed");
+    assert_eq!(record["transcriptId"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_full_correlation_queue_never_fails_a_delivery() {
+    let app = spawn_app_with(|s| {
+        s.correlation.queue_capacity = 1;
+        s.correlation.workers = 1;
+        s.correlation.drain_timeout_ms = 100;
+    })
+    .await;
+    app.mount_tenant(delivered()).await;
+    Mock::given(method("GET"))
+        .and(path(TRANSCRIPTS_PATH))
+        .respond_with(ResponseTemplate::new(404).set_delay(Duration::from_secs(5)))
+        .mount(&app.tenant)
+        .await;
+
+    let mut states = Vec::new();
+    for _ in 0..5 {
+        let response = app.post_prompt(&prompt_body()).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        states.push(body["correlation"].as_str().unwrap().to_owned());
+    }
+    assert!(states.iter().any(|s| s == "skipped"), "{states:?}");
+    assert!(states.iter().any(|s| s == "pending"), "{states:?}");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn unknown_prompt_ids_are_a_json_404() {
+    let app = spawn_app().await;
+    let response = app.get_prompt("prompt_nope").await;
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "not_found");
+}

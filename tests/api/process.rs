@@ -1,0 +1,235 @@
+//! The real binary as an operator runs it: start-up errors, logs, signals.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use nix::{sys::signal, unistd::Pid};
+use serde_json::Value;
+use wiremock::{
+    matchers::{method, path},
+    Mock, MockServer, ResponseTemplate,
+};
+
+use crate::helpers::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cxone-assist");
+
+/// A command with a clean environment, run from an empty directory so no config file is
+/// picked up by accident.
+fn command() -> Command {
+    let dir = std::env::temp_dir().join(format!("cxone-assist-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut command = Command::new(BIN);
+    command.env_clear().current_dir(dir);
+    command
+}
+
+#[test]
+fn missing_credentials_exit_1_naming_every_variable() {
+    let output = command().output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(
+        stderr.trim(),
+        "cxone-assist: missing environment variables: CXONE_TENANT_URL, CXONE_CLIENT_ID, \
+         CXONE_CLIENT_SECRET (or CXONE_CLIENT_SECRET_FILE)"
+    );
+    assert_eq!(stderr.lines().count(), 1);
+}
+
+#[test]
+fn an_invalid_setting_is_a_startup_error_naming_it() {
+    let output = command()
+        .args(["--sandbox"])
+        .env("RATE_LIMIT_BURST", "0")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("RATE_LIMIT_BURST"), "{stderr}");
+
+    let output = command()
+        .env("CXONE_TENANT_URL", "http://tenant.example.com")
+        .env("CXONE_CLIENT_ID", "id")
+        .env("CXONE_CLIENT_SECRET", "secret")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("CXONE_TENANT_URL") && stderr.contains("https"),
+        "{stderr}"
+    );
+}
+
+/// The service as a child process with its log lines collected.
+struct Running {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    address: SocketAddr,
+}
+
+impl Running {
+    async fn start(tenant: &MockServer, auth: &MockServer) -> Running {
+        let mut child = command()
+            .env("CXONE_TENANT_URL", tenant.uri())
+            .env("CXONE_TOKEN_URL", format!("{}{TOKEN_PATH}", auth.uri()))
+            .env("CXONE_CLIENT_ID", "test-client")
+            .env("CXONE_CLIENT_SECRET", CLIENT_SECRET)
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "trace")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
+        let address = wait_for_address(&lines).await;
+        Running {
+            child,
+            lines,
+            address,
+        }
+    }
+
+    fn terminate(&self) {
+        signal::kill(
+            Pid::from_raw(self.child.id() as i32),
+            signal::Signal::SIGTERM,
+        )
+        .unwrap();
+    }
+
+    fn wait(mut self) -> (Option<i32>, String) {
+        let status = self.child.wait().unwrap();
+        // Let the reader threads take the last lines.
+        std::thread::sleep(Duration::from_millis(100));
+        (status.code(), self.lines.lock().unwrap().join("\n"))
+    }
+}
+
+async fn wait_for_address(lines: &Arc<Mutex<Vec<String>>>) -> SocketAddr {
+    for _ in 0..200 {
+        let found = lines.lock().unwrap().iter().find_map(|line| {
+            let event: Value = serde_json::from_str(line).ok()?;
+            (event["message"] == "listening").then(|| event["addr"].as_str()?.parse().ok())?
+        });
+        if let Some(address) = found {
+            return address;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "service did not start: {}",
+        lines.lock().unwrap().join("\n")
+    );
+}
+
+#[tokio::test]
+async fn secrets_never_reach_the_logs() {
+    let tenant = MockServer::start().await;
+    let auth = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(token_response(3600))
+        .mount(&auth)
+        .await;
+    // A 401 forces a refresh; a 503 forces retries: the paths that log the most.
+    Mock::given(method("POST"))
+        .and(path(PROMPTS_PATH))
+        .respond_with(ResponseTemplate::new(401))
+        .up_to_n_times(1)
+        .mount(&tenant)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(PROMPTS_PATH))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .mount(&tenant)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(PROMPTS_PATH))
+        .respond_with(delivered())
+        .mount(&tenant)
+        .await;
+
+    let running = Running::start(&tenant, &auth).await;
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/simulate-prompt", running.address))
+        .json(&prompt_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    running.terminate();
+    let (code, logs) = running.wait();
+    assert_eq!(code, Some(0));
+    assert!(
+        logs.contains("prompt delivered"),
+        "logs were captured:\n{logs}"
+    );
+    assert!(
+        !logs.contains(CLIENT_SECRET),
+        "client secret leaked:\n{logs}"
+    );
+    assert!(!logs.contains(ACCESS_TOKEN), "access token leaked:\n{logs}");
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
+    let tenant = MockServer::start().await;
+    let auth = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(token_response(3600))
+        .mount(&auth)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(PROMPTS_PATH))
+        .respond_with(delivered().set_delay(Duration::from_millis(800)))
+        .mount(&tenant)
+        .await;
+
+    let running = Running::start(&tenant, &auth).await;
+    let url = format!("http://{}/simulate-prompt", running.address);
+    let in_flight = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .json(&prompt_body())
+            .send()
+            .await
+    });
+    // Wait until the prompt is at the tenant, then ask the service to stop.
+    for _ in 0..100 {
+        if !tenant.received_requests().await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    running.terminate();
+
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("in-flight request is answered");
+    assert_eq!(response.status(), 200);
+    let (code, logs) = running.wait();
+    assert_eq!(code, Some(0), "{logs}");
+    assert!(logs.contains("SIGTERM received"), "{logs}");
+}
