@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+# Build: docker build -t cxone-assist .
+# Run:   docker run --rm -p 8080:8080 cxone-assist --sandbox
+
+# The builder and the final image share one Debian release (bookworm), so the glibc the
+# binary links against is the one it runs on.
+FROM rust:1.95-bookworm AS builder
+WORKDIR /src
+# Dependencies first, in their own layer: source edits do not rebuild them.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+    && cargo build --release --locked \
+    && rm -rf src
+COPY src ./src
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin cxone
+WORKDIR /app
+COPY --from=builder /src/target/release/cxone-assist /usr/local/bin/cxone-assist
+# Read from the working directory at start; override with --config or environment variables.
+COPY config ./config
+USER 10001:10001
+EXPOSE 8080
+# The binary handles SIGTERM itself (graceful drain), so it can run as PID 1 directly.
+ENTRYPOINT ["/usr/local/bin/cxone-assist"]
