@@ -30,6 +30,8 @@ pub struct PromptService {
     pub fallback_content: String,
     pub request_timeout: Duration,
     pub limits: ValidationLimits,
+    /// Keep prompt content in records (`false`: only its hash, for privacy).
+    pub store_content: bool,
 }
 
 /// A prompt the tenant accepted.
@@ -91,6 +93,10 @@ impl PromptService {
             interaction_id: primary.interaction_id.clone(),
             agent_id: primary.agent_id.clone(),
             priority: primary.priority,
+            sentiment: primary.sentiment,
+            content_hash: content_hash(&primary.content),
+            content: self.store_content.then(|| primary.content.clone()),
+            request_id: None,
             status: match result {
                 Ok(_) => DeliveryStatus::Delivered,
                 Err(_) => DeliveryStatus::Failed,
@@ -189,6 +195,11 @@ impl PromptService {
         }
         CorrelationState::Skipped
     }
+}
+
+fn content_hash(content: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(content.as_bytes()))
 }
 
 fn failure_code(failure: &Failure) -> &'static str {

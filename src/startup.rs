@@ -121,6 +121,7 @@ impl Application {
             limits: ValidationLimits {
                 max_content_chars: delivery.max_content_chars,
             },
+            store_content: settings.store.store_content,
         };
         let router = routes::router(Arc::new(service), settings.server.max_body_bytes);
         Ok(Self {

@@ -289,6 +289,8 @@ pub struct StoreSettings {
     pub backend: StoreBackend,
     /// The in-memory store forgets the oldest record beyond this many.
     pub max_records: usize,
+    /// Keep prompt content in records; `false` keeps only its SHA-256, for privacy.
+    pub store_content: bool,
 }
 
 impl Default for StoreSettings {
@@ -296,6 +298,7 @@ impl Default for StoreSettings {
         Self {
             backend: StoreBackend::Memory,
             max_records: 100_000,
+            store_content: true,
         }
     }
 }

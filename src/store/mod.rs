@@ -63,6 +63,14 @@ pub struct PromptRecord {
     pub interaction_id: String,
     pub agent_id: String,
     pub priority: Priority,
+    pub sentiment: f64,
+    /// The primary prompt's content; `None` when the ledger is told not to keep content.
+    pub content: Option<String>,
+    /// SHA-256 of the primary content, hex: lets analysis group identical prompts even when
+    /// the content itself is not kept.
+    pub content_hash: String,
+    /// The `x-request-id` of the request that created this record.
+    pub request_id: Option<String>,
     pub status: DeliveryStatus,
     /// The error code returned to the caller when delivery failed.
     pub failure: Option<&'static str>,
