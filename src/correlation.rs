@@ -23,6 +23,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     config::CorrelationSettings,
+    metrics::{CorrelationLabels, Metrics},
     domain::PromptId,
     retry::Backoff,
     store::{CorrelationState, CorrelationUpdate, PromptStore},
@@ -34,6 +35,7 @@ pub struct CorrelationJob {
     pub prompt_id: PromptId,
     pub interaction_id: String,
     pub agent_id: String,
+    pub request_id: Option<String>,
 }
 
 /// The sending side, held by the prompt service.
@@ -41,6 +43,7 @@ pub struct CorrelationJob {
 pub struct CorrelationQueue {
     tx: mpsc::Sender<CorrelationJob>,
     skipped: Arc<AtomicU64>,
+    metrics: Arc<Metrics>,
 }
 
 impl CorrelationQueue {
@@ -50,6 +53,7 @@ impl CorrelationQueue {
             Ok(()) => true,
             Err(err) => {
                 let skipped = self.skipped.fetch_add(1, Ordering::Relaxed) + 1;
+                count(&self.metrics, CorrelationState::Skipped);
                 let job = match &err {
                     mpsc::error::TrySendError::Full(job)
                     | mpsc::error::TrySendError::Closed(job) => job,
@@ -93,6 +97,7 @@ struct JobContext {
     give_up_after: Duration,
     attempt_timeout: Duration,
     abort: CancellationToken,
+    metrics: Arc<Metrics>,
 }
 
 pub fn spawn(
@@ -100,6 +105,7 @@ pub fn spawn(
     tenant: Arc<dyn Tenant>,
     store: Arc<dyn PromptStore>,
     attempt_timeout: Duration,
+    metrics: Arc<Metrics>,
 ) -> (CorrelationQueue, CorrelationWorker) {
     let (tx, rx) = mpsc::channel(settings.queue_capacity);
     let abort = CancellationToken::new();
@@ -115,6 +121,7 @@ pub fn spawn(
         give_up_after: Duration::from_millis(settings.give_up_after_ms),
         attempt_timeout,
         abort: abort.clone(),
+        metrics: metrics.clone(),
     });
     let dispatcher = tokio::spawn(dispatch(
         rx,
@@ -126,6 +133,7 @@ pub fn spawn(
     let queue = CorrelationQueue {
         tx,
         skipped: Arc::default(),
+        metrics,
     };
     let worker = CorrelationWorker {
         dispatcher,
@@ -235,7 +243,11 @@ async fn run_job(context: &JobContext, job: CorrelationJob) {
     let state = loop {
         attempts += 1;
         let lookup = tokio::select! {
-            lookup = context.tenant.fetch_transcript(&job.interaction_id, context.attempt_timeout) => lookup,
+            lookup = context.tenant.fetch_transcript(
+                &job.interaction_id,
+                job.request_id.as_deref(),
+                context.attempt_timeout,
+            ) => lookup,
             _ = context.abort.cancelled() => break CorrelationState::Skipped,
         };
         match lookup {
@@ -282,7 +294,17 @@ async fn run_job(context: &JobContext, job: CorrelationJob) {
     record(context, &job, update).await;
 }
 
+fn count(metrics: &Metrics, state: CorrelationState) {
+    metrics
+        .correlations
+        .get_or_create(&CorrelationLabels {
+            outcome: state.as_str(),
+        })
+        .inc();
+}
+
 async fn record(context: &JobContext, job: &CorrelationJob, update: CorrelationUpdate) {
+    count(&context.metrics, update.state);
     if let Err(error) = context
         .store
         .update_correlation(&job.prompt_id, update)

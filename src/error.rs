@@ -37,10 +37,21 @@ pub enum ApiError {
     UpstreamAuth { prompt_id: String },
     #[error("the tenant refused the prompt (403)")]
     UpstreamForbidden { prompt_id: String },
+    #[error("the tenant is failing; deliveries are paused for {} s", retry_after_secs(.retry_after))]
+    UpstreamUnavailable {
+        retry_after: Duration,
+        prompt_id: String,
+    },
     #[error("the tenant did not accept the prompt or its fallback")]
     UpstreamFailed { prompt_id: String },
     #[error("the prompt could not be delivered within the request deadline")]
     UpstreamTimeout { prompt_id: Option<String> },
+    #[error("missing or invalid API key (Authorization: Bearer <key>)")]
+    Unauthorized,
+    #[error("too many requests in flight; retry shortly")]
+    Overloaded,
+    #[error("the request took too long to arrive")]
+    RequestTimeout,
     #[error("internal error")]
     Internal,
 }
@@ -56,9 +67,13 @@ impl ApiError {
             NotFound(_) => StatusCode::NOT_FOUND,
             Ineligible { .. } => StatusCode::FORBIDDEN,
             RateLimited { .. } | UpstreamRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            UpstreamAuth { .. } | UpstreamForbidden { .. } | UpstreamFailed { .. } => {
-                StatusCode::BAD_GATEWAY
-            }
+            UpstreamAuth { .. }
+            | UpstreamForbidden { .. }
+            | UpstreamFailed { .. }
+            | UpstreamUnavailable { .. } => StatusCode::BAD_GATEWAY,
+            Unauthorized => StatusCode::UNAUTHORIZED,
+            Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -80,6 +95,10 @@ impl ApiError {
             UpstreamAuth { .. } => "upstream_auth",
             UpstreamForbidden { .. } => "upstream_forbidden",
             UpstreamFailed { .. } => "upstream_failed",
+            UpstreamUnavailable { .. } => "upstream_unavailable",
+            Unauthorized => "unauthorized",
+            Overloaded => "overloaded",
+            RequestTimeout => "request_timeout",
             UpstreamTimeout { .. } => "upstream_timeout",
             Internal => "internal",
         }
@@ -88,7 +107,9 @@ impl ApiError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             ApiError::RateLimited { retry_after }
-            | ApiError::UpstreamRateLimited { retry_after, .. } => Some(*retry_after),
+            | ApiError::UpstreamRateLimited { retry_after, .. }
+            | ApiError::UpstreamUnavailable { retry_after, .. } => Some(*retry_after),
+            ApiError::Overloaded => Some(Duration::from_secs(1)),
             _ => None,
         }
     }
@@ -104,6 +125,7 @@ impl ApiError {
                 extra.insert("reason".into(), json!(reason));
             }
             ApiError::UpstreamRateLimited { prompt_id, .. }
+            | ApiError::UpstreamUnavailable { prompt_id, .. }
             | ApiError::UpstreamAuth { prompt_id }
             | ApiError::UpstreamForbidden { prompt_id }
             | ApiError::UpstreamFailed { prompt_id }
@@ -129,6 +151,11 @@ impl IntoResponse for ApiError {
         body.insert("error".into(), json!(self.to_string()));
         body.insert("code".into(), json!(self.code()));
         let mut response = (self.status(), Json(Value::Object(body))).into_response();
+        if matches!(self, ApiError::Unauthorized) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let Some(wait) = self.retry_after() {
             let secs = retry_after_secs(&wait).max(1);
             response

@@ -1,8 +1,10 @@
 //! cxone-assist: delivers Agent Assist prompts to agents during live NICE CXone interactions.
 
+pub mod circuit_breaker;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod cooldown;
 pub mod correlation;
 pub mod delivery;
 pub mod domain;
@@ -11,9 +13,12 @@ pub mod error;
 pub mod extract;
 pub mod fake_tenant;
 pub mod keywords;
+pub mod metrics;
+pub mod middleware;
 pub mod rate_limit;
 pub mod retry;
 pub mod routes;
+pub mod server;
 pub mod service;
 pub mod shutdown;
 pub mod startup;

@@ -23,6 +23,9 @@ pub struct Limited {
 pub trait RateLimiter: Send + Sync {
     /// Takes one token, or says how long until one is free.
     async fn try_acquire(&self) -> Result<(), Limited>;
+
+    /// Tokens available now (for the metrics gauge).
+    async fn available(&self) -> f64;
 }
 
 /// Builds the limiter the settings ask for.
@@ -82,6 +85,13 @@ impl RateLimiter for LocalBucket {
                 retry_after: wait_for_one(state.tokens, self.per_second),
             })
         }
+    }
+
+    async fn available(&self) -> f64 {
+        let now = self.clock.now();
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let elapsed = now.saturating_duration_since(state.updated);
+        refill(state.tokens, elapsed, self.per_second, self.burst)
     }
 }
 

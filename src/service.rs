@@ -7,25 +7,26 @@ use tokio::time::Instant;
 
 use crate::{
     correlation::{CorrelationJob, CorrelationQueue},
-    delivery::{self, DeliveryPolicy, Failure, Leg},
+    delivery::{Deliverer, Failure, Leg},
     domain::{Priority, PromptId, PromptRequest, ValidationLimits},
     eligibility::{EligibilityPolicy, Ineligible},
     error::ApiError,
     keywords::KeywordVocabulary,
+    metrics::{DeliveryOutcome, Metrics},
     rate_limit::{Limited, RateLimiter},
     store::{
         CorrelationState, CorrelationUpdate, DeliveryStatus, PromptRecord, PromptStore, StoreError,
     },
-    tenant::{OutboundPrompt, Tenant},
+    tenant::OutboundPrompt,
 };
 
 pub struct PromptService {
     pub eligibility: EligibilityPolicy,
     pub limiter: Arc<dyn RateLimiter>,
-    pub tenant: Arc<dyn Tenant>,
+    pub deliverer: Deliverer,
     pub store: Arc<dyn PromptStore>,
     pub correlation: CorrelationQueue,
-    pub policy: DeliveryPolicy,
+    pub metrics: Arc<Metrics>,
     pub keywords: KeywordVocabulary,
     pub fallback_content: String,
     pub request_timeout: Duration,
@@ -43,6 +44,13 @@ pub struct PromptAccepted {
     pub correlation: CorrelationState,
 }
 
+/// Who asked, as the HTTP layer knows it.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// The request's `x-request-id`, passed on to the tenant and kept in the record.
+    pub request_id: Option<String>,
+}
+
 #[derive(Debug)]
 pub enum SubmitError {
     Ineligible(Ineligible),
@@ -54,28 +62,29 @@ pub enum SubmitError {
 }
 
 impl PromptService {
-    pub async fn submit(&self, request: PromptRequest) -> Result<PromptAccepted, SubmitError> {
+    pub async fn submit(
+        &self,
+        request: PromptRequest,
+        context: &RequestContext,
+    ) -> Result<PromptAccepted, SubmitError> {
         // Cheapest checks first, and before the bucket, so refused requests cost no token.
-        self.eligibility
-            .check(&request.agent_id, request.sentiment)
-            .map_err(SubmitError::Ineligible)?;
-        self.limiter
-            .try_acquire()
-            .await
-            .map_err(SubmitError::RateLimited)?;
+        if let Err(ineligible) = self.eligibility.check(&request.agent_id, request.sentiment) {
+            self.metrics.delivery(DeliveryOutcome::Ineligible);
+            return Err(SubmitError::Ineligible(ineligible));
+        }
+        if let Err(limited) = self.limiter.try_acquire().await {
+            self.metrics.delivery(DeliveryOutcome::RateLimited);
+            return Err(SubmitError::RateLimited(limited));
+        }
 
         let received_at = OffsetDateTime::now_utc();
-        let deadline = Instant::now() + self.request_timeout;
-        let (primary, fallback) = self.outbound(request);
+        let started = Instant::now();
+        let deadline = started + self.request_timeout;
+        let (primary, fallback) = self.outbound(request, context);
         let mut attempts = Vec::new();
-        let delivery = delivery::deliver(
-            self.tenant.as_ref(),
-            &self.policy,
-            deadline,
-            &primary,
-            &fallback,
-            &mut attempts,
-        );
+        let delivery = self
+            .deliverer
+            .deliver(deadline, &primary, &fallback, &mut attempts);
         // The policy watches the deadline itself; this is the backstop for anything that
         // does not (a tenant adapter stuck past its own timeout).
         let result = tokio::time::timeout_at(deadline, delivery)
@@ -96,7 +105,7 @@ impl PromptService {
             sentiment: primary.sentiment,
             content_hash: content_hash(&primary.content),
             content: self.store_content.then(|| primary.content.clone()),
-            request_id: None,
+            request_id: context.request_id.clone(),
             status: match result {
                 Ok(_) => DeliveryStatus::Delivered,
                 Err(_) => DeliveryStatus::Failed,
@@ -116,6 +125,14 @@ impl PromptService {
             correlation_attempts: 0,
         };
         self.save(record).await;
+        self.metrics.delivery(match &result {
+            Ok(d) if d.leg == Leg::Fallback => DeliveryOutcome::Fallback,
+            Ok(_) => DeliveryOutcome::Delivered,
+            Err(_) => DeliveryOutcome::Failed,
+        });
+        self.metrics
+            .delivery_duration
+            .observe(started.elapsed().as_secs_f64());
 
         let delivered = result.map_err(|failure| SubmitError::Delivery {
             failure,
@@ -126,6 +143,7 @@ impl PromptService {
                 prompt_id: prompt_id.clone(),
                 interaction_id: primary.interaction_id,
                 agent_id: primary.agent_id,
+                request_id: primary.request_id,
             })
             .await;
         tracing::info!(
@@ -146,7 +164,11 @@ impl PromptService {
         self.store.get(prompt_id).await
     }
 
-    fn outbound(&self, request: PromptRequest) -> (OutboundPrompt, OutboundPrompt) {
+    fn outbound(
+        &self,
+        request: PromptRequest,
+        context: &RequestContext,
+    ) -> (OutboundPrompt, OutboundPrompt) {
         let keywords = request
             .keywords
             .unwrap_or_else(|| self.keywords.find_in(&request.content));
@@ -158,6 +180,7 @@ impl PromptService {
             priority: Priority::Low,
             sentiment: request.sentiment,
             keywords: keywords.clone(),
+            request_id: context.request_id.clone(),
         };
         let primary = OutboundPrompt {
             prompt_id: PromptId::generate(&request.interaction_id),
@@ -167,6 +190,7 @@ impl PromptService {
             priority: request.priority,
             sentiment: request.sentiment,
             keywords,
+            request_id: context.request_id.clone(),
         };
         (primary, fallback)
     }
@@ -207,6 +231,7 @@ fn failure_code(failure: &Failure) -> &'static str {
         Failure::Forbidden => "upstream_forbidden",
         Failure::Auth => "upstream_auth",
         Failure::RateLimited { .. } => "upstream_rate_limited",
+        Failure::Unavailable { .. } => "upstream_unavailable",
         Failure::Exhausted => "upstream_failed",
         Failure::Timeout => "upstream_timeout",
     }
@@ -225,6 +250,10 @@ impl From<SubmitError> for ApiError {
                     Failure::Forbidden => ApiError::UpstreamForbidden { prompt_id },
                     Failure::Auth => ApiError::UpstreamAuth { prompt_id },
                     Failure::RateLimited { retry_after } => ApiError::UpstreamRateLimited {
+                        retry_after,
+                        prompt_id,
+                    },
+                    Failure::Unavailable { retry_after } => ApiError::UpstreamUnavailable {
                         retry_after,
                         prompt_id,
                     },

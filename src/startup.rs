@@ -1,4 +1,4 @@
-//! `Application`: builds every component from settings, binds its listener, and serves until
+//! `Application`: builds every component from settings, binds its listeners, and serves until
 //! a shutdown future resolves.
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
@@ -6,33 +6,42 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context;
 use axum::Router;
 use secrecy::SecretString;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::Semaphore};
+use tokio_util::sync::CancellationToken;
 
 use crate::{
+    circuit_breaker::CircuitBreaker,
     clock::{Clock, SystemClock},
     config::Settings,
     correlation::{self, CorrelationWorker},
-    delivery::DeliveryPolicy,
+    delivery::{Deliverer, DeliveryPolicy},
     domain::ValidationLimits,
     eligibility::EligibilityPolicy,
     fake_tenant::FakeTenant,
     keywords::KeywordVocabulary,
+    metrics::Metrics,
+    middleware::{ApiKeys, InFlightLimit},
     rate_limit,
     retry::Backoff,
-    routes,
+    routes::{self, Health, MetricsSource, RouterParts},
+    server::{self, ServeOptions},
     service::PromptService,
     store,
-    tenant::{
-        build_http_client, TokenCache, TokenCacheSettings, TutorialTenant, TutorialTenantSettings,
-    },
+    tenant::{self, TutorialTenant},
 };
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// A separate listener for `/metrics`, when configured.
+    metrics: Option<(TcpListener, Router)>,
     correlation: CorrelationWorker,
     sandbox: Option<FakeTenant>,
+    /// Cancelled when shutdown begins; readiness reads it.
+    stopping: CancellationToken,
+    header_read_timeout: Duration,
     shutdown_grace: Duration,
+    drain_delay: Duration,
 }
 
 impl Application {
@@ -40,72 +49,42 @@ impl Application {
         Self::build_with_clock(settings, Arc::new(SystemClock)).await
     }
 
-    /// As [`Application::build`], with the clock used for token expiry and the rate limit.
+    /// As [`Application::build`], with the clock used for token expiry, the rate limit and
+    /// the circuit breaker.
     pub async fn build_with_clock(
         mut settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(settings.server.listen_addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.server.listen_addr))?;
+        let listener = bind(settings.server.listen_addr).await?;
+        let metrics_listener = match settings.metrics.listen_addr {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
         let sandbox = if settings.sandbox.enabled {
             Some(start_sandbox(&mut settings).await?)
         } else {
             None
         };
-
-        let tenant_settings = &settings.tenant;
-        let base_url = tenant_settings
-            .url
-            .as_deref()
-            .context("tenant.url is not set")?;
-        let base_url = url::Url::parse(base_url).context("tenant.url is not a URL")?;
-        let token_url = match &tenant_settings.token_url {
-            Some(url) => url::Url::parse(url).context("tenant.token_url is not a URL")?,
-            None => url::Url::parse(&format!(
-                "{}/api/v2/oauth/token",
-                base_url.as_str().trim_end_matches('/')
-            ))?,
-        };
-        let http = build_http_client(tenant_settings).context("cannot build the HTTP client")?;
-        let tokens = TokenCache::new(
-            http.clone(),
-            TokenCacheSettings {
-                token_url,
-                client_id: tenant_settings.client_id.clone().unwrap_or_default(),
-                client_secret: tenant_settings
-                    .client_secret
-                    .clone()
-                    .context("the client secret is not set")?,
-                scope: tenant_settings.scope.clone(),
-                refresh_skew: Duration::from_secs(tenant_settings.token_refresh_skew_secs),
-                refresh_skew_max_fraction: tenant_settings.token_refresh_skew_max_fraction,
-            },
-            clock.clone(),
-        );
-        let tenant = Arc::new(TutorialTenant::new(
-            http,
-            tokens,
-            TutorialTenantSettings {
-                base_url,
-                ui: settings.delivery.ui.clone(),
-            },
-        ));
-        let attempt_timeout = Duration::from_millis(tenant_settings.attempt_timeout_ms);
+        let metrics = Arc::new(Metrics::new());
+        let tenant = Arc::new(build_tenant(&settings, clock.clone(), metrics.clone())?);
+        let attempt_timeout = Duration::from_millis(settings.tenant.attempt_timeout_ms);
         let store = store::from_settings(&settings.store);
         let (queue, correlation) = correlation::spawn(
             &settings.correlation,
             tenant.clone(),
             store.clone(),
             attempt_timeout,
+            metrics.clone(),
         );
+        let breaker = Arc::new(CircuitBreaker::new(
+            settings.breaker.failure_threshold,
+            Duration::from_millis(settings.breaker.cooldown_ms),
+            clock.clone(),
+        ));
+        let limiter = rate_limit::from_settings(&settings.rate_limit, clock);
         let delivery = &settings.delivery;
-        let service = PromptService {
-            eligibility: EligibilityPolicy::new(&settings.eligibility),
-            limiter: rate_limit::from_settings(&settings.rate_limit, clock),
-            tenant,
-            store,
-            correlation: queue,
+        let deliverer = Deliverer {
+            tenant: tenant.clone(),
             policy: DeliveryPolicy {
                 max_attempts: delivery.max_attempts,
                 backoff: Backoff {
@@ -115,6 +94,17 @@ impl Application {
                 retry_after_max: Duration::from_millis(delivery.retry_after_max_ms),
                 attempt_timeout,
             },
+            breaker: breaker.clone(),
+            cooldown: Default::default(),
+            metrics: metrics.clone(),
+        };
+        let service = PromptService {
+            eligibility: EligibilityPolicy::new(&settings.eligibility),
+            limiter: limiter.clone(),
+            deliverer,
+            store,
+            correlation: queue.clone(),
+            metrics: metrics.clone(),
             keywords: KeywordVocabulary::new(&delivery.keywords),
             fallback_content: delivery.fallback_content.clone(),
             request_timeout: settings.request_timeout(),
@@ -123,13 +113,47 @@ impl Application {
             },
             store_content: settings.store.store_content,
         };
-        let router = routes::router(Arc::new(service), settings.server.max_body_bytes);
+
+        let api_keys = ApiKeys::new(&settings.auth.api_keys);
+        announce_auth(&api_keys, settings.sandbox.enabled);
+        let stopping = CancellationToken::new();
+        let source = MetricsSource {
+            metrics: metrics.clone(),
+            limiter,
+            correlation: queue,
+            breaker: breaker.clone(),
+        };
+        let metrics_path = settings.metrics.path.clone();
+        let router = routes::router(RouterParts {
+            service: Arc::new(service),
+            health: Health {
+                stopping: stopping.clone(),
+                tenant,
+                breaker,
+            },
+            api_keys,
+            in_flight: InFlightLimit {
+                permits: Arc::new(Semaphore::new(settings.server.max_in_flight)),
+                http_timeout: Duration::from_millis(settings.server.http_timeout_ms),
+                metrics: metrics.clone(),
+            },
+            metrics,
+            metrics_route: metrics_listener
+                .is_none()
+                .then(|| (metrics_path.clone(), source.clone())),
+            max_body_bytes: settings.server.max_body_bytes,
+        });
+        let metrics = metrics_listener.map(|l| (l, routes::metrics_router(&metrics_path, source)));
         Ok(Self {
             listener,
             router,
+            metrics,
             correlation,
             sandbox,
+            stopping,
+            header_read_timeout: Duration::from_millis(settings.server.header_read_timeout_ms),
             shutdown_grace: Duration::from_millis(settings.server.shutdown_grace_ms),
+            drain_delay: Duration::from_millis(settings.server.drain_delay_ms),
         })
     }
 
@@ -139,46 +163,119 @@ impl Application {
             .expect("a bound TCP listener has a local address")
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, gives in-flight requests up to
-    /// the grace period, drains correlation work and stops the sandbox tenant.
+    /// The separate metrics listener's address, when one is configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+
+    /// Serves until `shutdown` resolves. Then: readiness turns 503 at once; connections are
+    /// still accepted for the drain delay (so the load balancer notices first); in-flight
+    /// requests get the grace period; correlation work is drained; the sandbox stops.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Self {
-            listener,
-            router,
-            correlation,
-            sandbox,
-            shutdown_grace,
-        } = self;
-        tracing::info!(addr = %listener.local_addr()?, "listening");
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: no new connections; finishing in-flight requests");
-            let _ = stopping_tx.send(());
-        });
-        let grace_expired = async move {
-            if stopping_rx.await.is_ok() {
-                tokio::time::sleep(shutdown_grace).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
+        let stop_accepting = CancellationToken::new();
+        let options = || ServeOptions {
+            header_read_timeout: self.header_read_timeout,
+            grace: self.shutdown_grace,
         };
-        tokio::select! {
-            result = server => result.context("server failed")?,
-            () = grace_expired => tracing::warn!(
-                grace_ms = shutdown_grace.as_millis() as u64,
-                "in-flight requests did not finish within the grace period; closing them"
-            ),
+        tracing::info!(addr = %self.listener.local_addr()?, "listening");
+        let mut servers = vec![tokio::spawn(server::serve(
+            self.listener,
+            self.router,
+            options(),
+            stop_accepting.clone(),
+        ))];
+        if let Some((listener, router)) = self.metrics {
+            tracing::info!(addr = %listener.local_addr()?, "metrics listening");
+            servers.push(tokio::spawn(server::serve(
+                listener,
+                router,
+                options(),
+                stop_accepting.clone(),
+            )));
         }
-        correlation.shutdown().await;
-        if let Some(sandbox) = sandbox {
+
+        shutdown.await;
+        tracing::info!("shutting down: readiness is now 503");
+        self.stopping.cancel();
+        tokio::time::sleep(self.drain_delay).await;
+        tracing::info!("no new connections; finishing in-flight requests");
+        stop_accepting.cancel();
+        for server in servers {
+            if let Err(error) = server.await {
+                tracing::error!(%error, "server task failed");
+            }
+        }
+        self.correlation.shutdown().await;
+        if let Some(sandbox) = self.sandbox {
             sandbox.stop().await;
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+fn build_tenant(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<TutorialTenant> {
+    let t = &settings.tenant;
+    let base_url = t.url.as_deref().context("tenant.url is not set")?;
+    let base_url = url::Url::parse(base_url).context("tenant.url is not a URL")?;
+    let token_url = match &t.token_url {
+        Some(url) => url::Url::parse(url).context("tenant.token_url is not a URL")?,
+        None => url::Url::parse(&format!(
+            "{}/api/v2/oauth/token",
+            base_url.as_str().trim_end_matches('/')
+        ))?,
+    };
+    let http = tenant::build_http_client(t).context("cannot build the HTTP client")?;
+    let tokens = tenant::TokenCache::new(
+        http.clone(),
+        tenant::TokenCacheSettings {
+            token_url,
+            client_id: t.client_id.clone().unwrap_or_default(),
+            client_secret: t
+                .client_secret
+                .clone()
+                .context("the client secret is not set")?,
+            scope: t.scope.clone(),
+            refresh_skew: Duration::from_secs(t.token_refresh_skew_secs),
+            refresh_skew_max_fraction: t.token_refresh_skew_max_fraction,
+        },
+        clock,
+        metrics.clone(),
+    );
+    Ok(TutorialTenant::new(
+        http,
+        tokens,
+        tenant::TutorialTenantSettings {
+            base_url,
+            ui: settings.delivery.ui.clone(),
+        },
+        metrics,
+    ))
+}
+
+fn announce_auth(keys: &ApiKeys, sandbox: bool) {
+    if keys.is_enabled() {
+        tracing::info!("inbound auth on: requests need Authorization: Bearer <key>");
+    } else if sandbox {
+        tracing::warn!("inbound auth off (sandbox): set INBOUND_API_KEYS to require a key");
+    } else {
+        tracing::warn!(
+            "INBOUND AUTH IS OFF: anyone who can reach this port can put text on agents' \
+             screens. Set INBOUND_API_KEYS (or INBOUND_API_KEYS_FILE)."
+        );
     }
 }
 

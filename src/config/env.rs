@@ -45,6 +45,23 @@ pub(super) const VARIABLES: &[(&str, Apply)] = &[
         s.tenant.client_secret_file = Some(v.into());
         Ok(())
     }),
+    ("INBOUND_API_KEYS", |s, v| {
+        s.auth.api_keys = comma_list(v).into_iter().map(SecretString::from).collect();
+        Ok(())
+    }),
+    ("INBOUND_API_KEYS_FILE", |s, v| {
+        s.auth.api_keys_file = Some(v.into());
+        Ok(())
+    }),
+    ("METRICS_LISTEN_ADDR", |s, v| {
+        let mut addr = s.server.listen_addr;
+        set(&mut addr, v)?;
+        s.metrics.listen_addr = Some(addr);
+        Ok(())
+    }),
+    ("SHUTDOWN_DRAIN_DELAY_MS", |s, v| {
+        set(&mut s.server.drain_delay_ms, v)
+    }),
     ("LOG_FORMAT", |s, v| {
         s.log.format = match v.trim() {
             "human" => LogFormat::Human,

@@ -31,8 +31,9 @@ pub enum ConfigError {
     File { path: PathBuf, message: String },
     #[error("{0}")]
     Env(String),
-    #[error("cannot read CXONE_CLIENT_SECRET_FILE {path}: {source}")]
+    #[error("cannot read {variable} {path}: {source}")]
     SecretFile {
+        variable: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
@@ -52,6 +53,11 @@ pub fn load(options: &LoadOptions, env: &HashMap<String, String>) -> Result<Sett
     };
     env::apply(&mut settings, env).map_err(ConfigError::Env)?;
     settings.sandbox.enabled |= options.sandbox;
+    if settings.auth.api_keys.is_empty() {
+        if let Some(path) = settings.auth.api_keys_file.clone() {
+            settings.auth.api_keys = read_api_keys(&path)?;
+        }
+    }
 
     if !settings.sandbox.enabled {
         if settings.tenant.client_secret.is_none() {
@@ -79,6 +85,7 @@ fn read_file(path: &Path) -> Result<Settings, ConfigError> {
 
 fn read_secret(path: &Path) -> Result<SecretString, ConfigError> {
     let mut secret = std::fs::read_to_string(path).map_err(|source| ConfigError::SecretFile {
+        variable: "CXONE_CLIENT_SECRET_FILE",
         path: path.to_owned(),
         source,
     })?;
@@ -90,6 +97,20 @@ fn read_secret(path: &Path) -> Result<SecretString, ConfigError> {
         }
     }
     Ok(SecretString::from(secret))
+}
+
+fn read_api_keys(path: &Path) -> Result<Vec<SecretString>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::SecretFile {
+        variable: "INBOUND_API_KEYS_FILE",
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| SecretString::from(line.to_owned()))
+        .collect())
 }
 
 fn missing_credentials(settings: &Settings) -> Vec<&'static str> {

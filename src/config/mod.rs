@@ -20,6 +20,12 @@ pub use load::{load, ConfigError, LoadOptions};
 pub struct Settings {
     /// Inbound HTTP server.
     pub server: ServerSettings,
+    /// Who may call the service.
+    pub auth: AuthSettings,
+    /// Prometheus metrics.
+    pub metrics: MetricsSettings,
+    /// Failing fast while the tenant is down.
+    pub breaker: BreakerSettings,
     /// The CXone tenant prompts are delivered to, and how to authenticate with it.
     pub tenant: TenantSettings,
     /// Retry, fallback and payload rules for delivering a prompt.
@@ -50,6 +56,16 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// How long shutdown waits for in-flight requests before closing them.
     pub shutdown_grace_ms: u64,
+    /// On SIGTERM, `/readyz` answers 503 at once but new connections are still accepted for
+    /// this long, so a load balancer notices before the listener closes.
+    pub drain_delay_ms: u64,
+    /// Requests handled at once; beyond this the service answers 503 with `Retry-After`
+    /// immediately instead of queueing (health and metrics are exempt).
+    pub max_in_flight: usize,
+    /// A connection that has not sent its request headers within this time is closed.
+    pub header_read_timeout_ms: u64,
+    /// Bound on a whole request, body upload included; beyond it the answer is 408.
+    pub http_timeout_ms: u64,
 }
 
 impl Default for ServerSettings {
@@ -59,6 +75,60 @@ impl Default for ServerSettings {
             request_timeout_ms: 10_000,
             max_body_bytes: 64 * 1024,
             shutdown_grace_ms: 10_000,
+            drain_delay_ms: 0,
+            max_in_flight: 512,
+            header_read_timeout_ms: 5_000,
+            http_timeout_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Accepted inbound API keys (`INBOUND_API_KEYS`, comma-separated). Never read from the
+    /// config file; use `api_keys_file` for mounted secrets. None configured: no auth.
+    #[serde(skip)]
+    pub api_keys: Vec<SecretString>,
+    /// File with one API key per line (`INBOUND_API_KEYS_FILE`); blank lines and `#` comments
+    /// are ignored.
+    pub api_keys_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Path of the Prometheus text endpoint.
+    pub path: String,
+    /// Serve metrics on this address instead of the main listener (`METRICS_LISTEN_ADDR`),
+    /// so they can stay off the public port.
+    pub listen_addr: Option<SocketAddr>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            path: "/metrics".into(),
+            listen_addr: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakerSettings {
+    /// Consecutive failed deliveries to the tenant (5xx, timeouts, connection errors) that
+    /// open the breaker.
+    pub failure_threshold: u32,
+    /// While open, deliveries fail fast for this long; then one probe is let through.
+    pub cooldown_ms: u64,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 5,
+            cooldown_ms: 30_000,
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Checks run on the merged settings before anything binds a socket.
 
+use secrecy::ExposeSecret;
+
 use super::Settings;
 
 /// Returns every problem at once, each naming the setting (and its variable, where it has one).
@@ -34,6 +36,29 @@ pub(super) fn validate(s: &Settings) -> Result<(), Vec<String>> {
             "server.max_body_bytes must be at least 1024, got {}",
             s.server.max_body_bytes
         ),
+    );
+    check(
+        s.server.max_in_flight >= 1,
+        "server.max_in_flight must be at least 1".into(),
+    );
+    check(
+        s.server.header_read_timeout_ms >= 1
+            && s.server.http_timeout_ms > s.server.request_timeout_ms,
+        "server.header_read_timeout_ms must be at least 1 and server.http_timeout_ms above \
+         server.request_timeout_ms"
+            .into(),
+    );
+    check(
+        s.metrics.path.starts_with('/') && s.metrics.path.len() > 1,
+        format!("metrics.path must start with / and name a path, got `{}`", s.metrics.path),
+    );
+    check(
+        s.breaker.failure_threshold >= 1 && s.breaker.cooldown_ms >= 1,
+        "breaker.failure_threshold and breaker.cooldown_ms must be at least 1".into(),
+    );
+    check(
+        s.auth.api_keys.iter().all(|k| k.expose_secret().len() >= 16),
+        "every inbound API key (INBOUND_API_KEYS) must be at least 16 characters".into(),
     );
     check(
         s.rate_limit.burst >= 1,

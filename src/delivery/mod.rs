@@ -3,13 +3,16 @@
 
 mod record;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
 pub use record::{AttemptRecord, Leg};
 
 use crate::{
+    circuit_breaker::CircuitBreaker,
+    cooldown::RateLimitCooldown,
+    metrics::{AttemptLabels, Metrics},
     retry::{clamp_retry_after, Backoff},
     tenant::{AttemptOutcome, OutboundPrompt, Tenant},
 };
@@ -42,6 +45,8 @@ pub enum Failure {
     Auth,
     /// The tenant asked us to wait longer than the deadline allows.
     RateLimited { retry_after: Duration },
+    /// The circuit breaker is open: the tenant has been failing; nothing was sent.
+    Unavailable { retry_after: Duration },
     /// Primary and fallback both exhausted.
     Exhausted,
     /// The deadline ran out.
@@ -56,82 +61,135 @@ enum LegEnd {
     Stop(Failure),
 }
 
-/// Delivers `primary`, or `fallback` if the primary leg is exhausted. Every POST is appended
-/// to `attempts`, which the caller owns, so the record survives even if this future is
-/// cancelled.
-pub async fn deliver(
-    tenant: &dyn Tenant,
-    policy: &DeliveryPolicy,
-    deadline: Instant,
-    primary: &OutboundPrompt,
-    fallback: &OutboundPrompt,
-    attempts: &mut Vec<AttemptRecord>,
-) -> Result<Delivered, Failure> {
-    for (leg, prompt) in [(Leg::Primary, primary), (Leg::Fallback, fallback)] {
-        match run_leg(tenant, policy, deadline, leg, prompt, attempts).await {
-            LegEnd::Delivered(attempt) => return Ok(Delivered { leg, attempt }),
-            LegEnd::Stop(failure) => return Err(failure),
-            LegEnd::Exhausted => {
-                tracing::warn!(prompt_id = %prompt.prompt_id, leg = leg.as_str(), "delivery leg exhausted");
-            }
-        }
-    }
-    Err(Failure::Exhausted)
+/// Sends prompts to the tenant under the retry policy, the circuit breaker and the tenant's
+/// shared rate-limit cooldown.
+pub struct Deliverer {
+    pub tenant: Arc<dyn Tenant>,
+    pub policy: DeliveryPolicy,
+    pub breaker: Arc<CircuitBreaker>,
+    pub cooldown: RateLimitCooldown,
+    pub metrics: Arc<Metrics>,
 }
 
-async fn run_leg(
-    tenant: &dyn Tenant,
-    policy: &DeliveryPolicy,
-    deadline: Instant,
-    leg: Leg,
-    prompt: &OutboundPrompt,
-    attempts: &mut Vec<AttemptRecord>,
-) -> LegEnd {
-    for number in 1..=policy.max_attempts {
-        let budget = deadline.saturating_duration_since(Instant::now());
-        if budget.is_zero() {
-            return LegEnd::Stop(Failure::Timeout);
-        }
-        let record = AttemptRecord::start(&prompt.prompt_id, leg, number);
-        let report = tenant
-            .send_prompt(prompt, budget.min(policy.attempt_timeout))
-            .await;
-        tracing::debug!(
-            prompt_id = %prompt.prompt_id,
-            leg = leg.as_str(),
-            attempt = number,
-            status = report.status,
-            outcome = report.outcome.as_str(),
-            "delivery attempt"
-        );
-        attempts.push(record.finish(&report));
-        let last = number == policy.max_attempts;
-
-        let wait = match report.outcome {
-            AttemptOutcome::Delivered => return LegEnd::Delivered(number),
-            AttemptOutcome::Forbidden => return LegEnd::Stop(Failure::Forbidden),
-            AttemptOutcome::Unauthorized => return LegEnd::Stop(Failure::Auth),
-            AttemptOutcome::Rejected => return LegEnd::Exhausted,
-            AttemptOutcome::RateLimited { retry_after } => {
-                let asked = retry_after.unwrap_or_else(|| policy.backoff.delay_random(number));
-                let wait = clamp_retry_after(asked, policy.retry_after_max, rand::random());
-                // Waiting past the deadline would only turn a clear 429 into a 504.
-                if last || Instant::now() + wait >= deadline {
-                    return LegEnd::Stop(Failure::RateLimited { retry_after: asked });
+impl Deliverer {
+    /// Delivers `primary`, or `fallback` if the primary leg is exhausted. Every POST is
+    /// appended to `attempts`, which the caller owns, so the record survives even if this
+    /// future is cancelled.
+    pub async fn deliver(
+        &self,
+        deadline: Instant,
+        primary: &OutboundPrompt,
+        fallback: &OutboundPrompt,
+        attempts: &mut Vec<AttemptRecord>,
+    ) -> Result<Delivered, Failure> {
+        for (leg, prompt) in [(Leg::Primary, primary), (Leg::Fallback, fallback)] {
+            match self.run_leg(deadline, leg, prompt, attempts).await {
+                LegEnd::Delivered(attempt) => return Ok(Delivered { leg, attempt }),
+                LegEnd::Stop(failure) => return Err(failure),
+                LegEnd::Exhausted => {
+                    tracing::warn!(prompt_id = %prompt.prompt_id, leg = leg.as_str(), "delivery leg exhausted");
                 }
-                wait
             }
-            AttemptOutcome::Transient(_) if last => return LegEnd::Exhausted,
-            AttemptOutcome::Transient(_) => policy.backoff.delay_random(number),
-        };
-        tracing::info!(
-            prompt_id = %prompt.prompt_id,
-            leg = leg.as_str(),
-            attempt = number,
-            wait_ms = wait.as_millis() as u64,
-            "retrying delivery"
-        );
-        tokio::time::sleep_until((Instant::now() + wait).min(deadline)).await;
+        }
+        Err(Failure::Exhausted)
     }
-    LegEnd::Exhausted
+
+    async fn run_leg(
+        &self,
+        deadline: Instant,
+        leg: Leg,
+        prompt: &OutboundPrompt,
+        attempts: &mut Vec<AttemptRecord>,
+    ) -> LegEnd {
+        let policy = &self.policy;
+        for number in 1..=policy.max_attempts {
+            if let Err(failure) = self.wait_for_tenant(deadline).await {
+                return LegEnd::Stop(failure);
+            }
+            let budget = deadline.saturating_duration_since(Instant::now());
+            if budget.is_zero() {
+                return LegEnd::Stop(Failure::Timeout);
+            }
+            let record = AttemptRecord::start(&prompt.prompt_id, leg, number);
+            let report = self
+                .tenant
+                .send_prompt(prompt, budget.min(policy.attempt_timeout))
+                .await;
+            tracing::debug!(
+                prompt_id = %prompt.prompt_id,
+                leg = leg.as_str(),
+                attempt = number,
+                status = report.status,
+                outcome = report.outcome.as_str(),
+                "delivery attempt"
+            );
+            self.metrics
+                .delivery_attempts
+                .get_or_create(&AttemptLabels {
+                    leg: leg.as_str(),
+                    outcome: report.outcome.as_str(),
+                })
+                .inc();
+            attempts.push(record.finish(&report));
+            let last = number == policy.max_attempts;
+
+            let wait = match report.outcome {
+                AttemptOutcome::Transient(_) => {
+                    self.breaker.record_failure();
+                    if last {
+                        return LegEnd::Exhausted;
+                    }
+                    policy.backoff.delay_random(number)
+                }
+                AttemptOutcome::RateLimited { retry_after } => {
+                    let asked = retry_after.unwrap_or_else(|| policy.backoff.delay_random(number));
+                    // Later requests wait this out too, instead of each meeting a 429.
+                    self.cooldown.note(asked);
+                    let wait = clamp_retry_after(asked, policy.retry_after_max, rand::random());
+                    // Waiting past the deadline would only turn a clear 429 into a 504.
+                    if last || Instant::now() + wait >= deadline {
+                        return LegEnd::Stop(Failure::RateLimited { retry_after: asked });
+                    }
+                    self.metrics.retry_after_wait.observe(wait.as_secs_f64());
+                    wait
+                }
+                outcome => {
+                    // Any other answer means the tenant is up.
+                    self.breaker.record_success();
+                    return match outcome {
+                        AttemptOutcome::Delivered => LegEnd::Delivered(number),
+                        AttemptOutcome::Forbidden => LegEnd::Stop(Failure::Forbidden),
+                        AttemptOutcome::Unauthorized => LegEnd::Stop(Failure::Auth),
+                        _ => LegEnd::Exhausted,
+                    };
+                }
+            };
+            tracing::info!(
+                prompt_id = %prompt.prompt_id,
+                leg = leg.as_str(),
+                attempt = number,
+                wait_ms = wait.as_millis() as u64,
+                "retrying delivery"
+            );
+            tokio::time::sleep_until((Instant::now() + wait).min(deadline)).await;
+        }
+        LegEnd::Exhausted
+    }
+
+    /// Waits out a tenant cooldown if it ends before the deadline, and asks the breaker.
+    async fn wait_for_tenant(&self, deadline: Instant) -> Result<(), Failure> {
+        if let Some(left) = self.cooldown.remaining() {
+            if Instant::now() + left >= deadline {
+                return Err(Failure::RateLimited { retry_after: left });
+            }
+            self.metrics.retry_after_wait.observe(left.as_secs_f64());
+            tokio::time::sleep(left).await;
+        }
+        self.breaker.try_pass().map_err(|open| {
+            self.metrics.breaker_rejections.inc();
+            Failure::Unavailable {
+                retry_after: open.retry_after,
+            }
+        })
+    }
 }

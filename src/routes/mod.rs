@@ -1,36 +1,99 @@
 //! HTTP routes. Handlers parse, call the service once, and map the result.
 
+pub mod health;
+pub mod metrics;
 mod prompts;
 mod simulate;
 
 use std::sync::Arc;
 
 use axum::{
-    extract::DefaultBodyLimit,
+    extract::{DefaultBodyLimit, Request},
+    middleware::{from_fn, from_fn_with_state},
     routing::{get, post},
     Extension, Router,
 };
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::{error::ApiError, extract::BodyLimit, service::PromptService};
+use crate::{
+    error::ApiError,
+    extract::BodyLimit,
+    metrics::Metrics,
+    middleware::{
+        limit_in_flight, record_http_metrics, require_api_key, set_request_id, tag_route, ApiKeys,
+        InFlightLimit, RequestId,
+    },
+    service::PromptService,
+};
+
+pub use health::Health;
+pub use metrics::MetricsSource;
 
 pub type AppState = Arc<PromptService>;
 
-pub fn router(service: AppState, max_body_bytes: usize) -> Router {
-    Router::new()
+/// Everything the router needs.
+pub struct RouterParts {
+    pub service: AppState,
+    pub health: Health,
+    pub api_keys: ApiKeys,
+    pub in_flight: InFlightLimit,
+    pub metrics: Arc<Metrics>,
+    /// `Some((path, source))` when metrics are served on the main listener.
+    pub metrics_route: Option<(String, MetricsSource)>,
+    pub max_body_bytes: usize,
+}
+
+pub fn router(parts: RouterParts) -> Router {
+    // Layers added later run first: auth is checked before a concurrency permit is taken.
+    let api = Router::new()
         .route("/simulate-prompt", post(simulate::simulate_prompt))
         .route("/prompts/{prompt_id}", get(prompts::get_prompt))
+        .route_layer(from_fn_with_state(parts.in_flight, limit_in_flight))
+        .route_layer(from_fn_with_state(parts.api_keys, require_api_key))
+        .with_state(parts.service);
+    // Probes and scrapes stay open and unthrottled: they must answer under load.
+    let mut ops = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(parts.health);
+    if let Some((path, source)) = parts.metrics_route {
+        ops = ops.merge(metrics_router(&path, source));
+    }
+    api.merge(ops)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(Extension(BodyLimit(max_body_bytes)))
+        .route_layer(from_fn(tag_route))
+        .layer(DefaultBodyLimit::max(parts.max_body_bytes))
+        .layer(Extension(BodyLimit(parts.max_body_bytes)))
+        .layer(from_fn_with_state(parts.metrics, record_http_metrics))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .make_span_with(request_span)
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
-        .with_state(service)
+        .layer(from_fn(set_request_id))
+}
+
+/// A router with only the metrics endpoint, for a separate metrics listener.
+pub fn metrics_router(path: &str, source: MetricsSource) -> Router {
+    Router::new()
+        .route(path, get(metrics::metrics))
+        .with_state(source)
+}
+
+/// Every log line of a request carries its method, path and request id.
+fn request_span(request: &Request) -> tracing::Span {
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map_or("", |id| id.0.as_str());
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %request_id,
+    )
 }
 
 async fn not_found() -> ApiError {

@@ -1,4 +1,4 @@
-use axum::{extract::State, Json};
+use axum::{extract::State, Extension, Json};
 use serde::Serialize;
 
 use super::AppState;
@@ -6,7 +6,8 @@ use crate::{
     domain::{PromptId, SimulatePromptBody},
     error::ApiError,
     extract::AppJson,
-    service::PromptAccepted,
+    middleware::RequestId,
+    service::{PromptAccepted, RequestContext},
 };
 
 /// The tutorial's response, with the fields it promised but never filled.
@@ -37,9 +38,13 @@ impl From<PromptAccepted> for SimulatePromptResponse {
 
 pub async fn simulate_prompt(
     State(service): State<AppState>,
+    request_id: Option<Extension<RequestId>>,
     AppJson(body): AppJson<SimulatePromptBody>,
 ) -> Result<Json<SimulatePromptResponse>, ApiError> {
     let request = body.validate(service.limits)?;
-    let accepted = service.submit(request).await?;
+    let context = RequestContext {
+        request_id: request_id.map(|Extension(id)| id.0),
+    };
+    let accepted = service.submit(request, &context).await?;
     Ok(Json(accepted.into()))
 }

@@ -29,6 +29,8 @@ pub struct OutboundPrompt {
     pub priority: Priority,
     pub sentiment: f64,
     pub keywords: Vec<String>,
+    /// Passed to the tenant as `x-request-id`, so its logs can be joined with ours.
+    pub request_id: Option<String>,
 }
 
 /// What one POST of a prompt came to, classified for the retry policy.
@@ -112,5 +114,13 @@ pub trait Tenant: Send + Sync {
     async fn send_prompt(&self, prompt: &OutboundPrompt, timeout: Duration) -> AttemptReport;
 
     /// Looks up the transcript of an interaction once, taking no longer than `timeout`.
-    async fn fetch_transcript(&self, interaction_id: &str, timeout: Duration) -> TranscriptLookup;
+    async fn fetch_transcript(
+        &self,
+        interaction_id: &str,
+        request_id: Option<&str>,
+        timeout: Duration,
+    ) -> TranscriptLookup;
+
+    /// Whether the tenant can be reached for deliveries now (readiness), within `timeout`.
+    async fn check_ready(&self, timeout: Duration) -> Result<(), String>;
 }

@@ -16,7 +16,10 @@ use futures::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::clock::Clock;
+use crate::{
+    clock::Clock,
+    metrics::{Endpoint, Metrics, ResultLabels},
+};
 
 /// Lifetime assumed when the token response omits `expires_in` (the tutorial's figure).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
@@ -66,6 +69,7 @@ struct Inner {
     http: reqwest::Client,
     settings: TokenCacheSettings,
     clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
     state: Mutex<State>,
 }
 
@@ -82,12 +86,18 @@ struct TokenResponse {
 }
 
 impl TokenCache {
-    pub fn new(http: reqwest::Client, settings: TokenCacheSettings, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        settings: TokenCacheSettings,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 http,
                 settings,
                 clock,
+                metrics,
                 state: Mutex::default(),
             }),
         }
@@ -135,7 +145,16 @@ impl TokenCache {
     fn start_fetch(&self) -> SharedFetch {
         let inner = self.inner.clone();
         async move {
-            let result = inner.fetch().await.map(Arc::new);
+            let started = std::time::Instant::now();
+            let (status, result) = inner.fetch().await;
+            inner.metrics.upstream(Endpoint::Token, status, started.elapsed());
+            let outcome = if result.is_ok() { "success" } else { "failure" };
+            inner
+                .metrics
+                .token_fetches
+                .get_or_create(&ResultLabels { result: outcome })
+                .inc();
+            let result = result.map(Arc::new);
             let mut state = inner.lock();
             state.in_flight = None;
             if let Ok(token) = &result {
@@ -153,7 +172,15 @@ impl Inner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn fetch(&self) -> Result<Token, TokenError> {
+    /// Fetches a token; also returns the HTTP status, when one arrived, for metrics.
+    async fn fetch(&self) -> (Option<u16>, Result<Token, TokenError>) {
+        match self.request_token().await {
+            Ok((status, token)) => (Some(status), Ok(token)),
+            Err((status, error)) => (status, Err(error)),
+        }
+    }
+
+    async fn request_token(&self) -> Result<(u16, Token), (Option<u16>, TokenError)> {
         let s = &self.settings;
         let form = [
             ("grant_type", "client_credentials"),
@@ -171,38 +198,34 @@ impl Inner {
             .await
             .map_err(|e| {
                 tracing::warn!(error = %without_url(e), "token request failed");
-                TokenError::Unavailable {
-                    reason: "network error",
-                }
+                let reason = "network error";
+                (None, TokenError::Unavailable { reason })
             })?;
         let status = response.status();
+        let code = status.as_u16();
         if status.is_client_error() {
-            tracing::error!(
-                status = status.as_u16(),
-                "token endpoint refused the credentials"
-            );
-            return Err(TokenError::Rejected {
-                status: status.as_u16(),
-            });
+            tracing::error!(status = code, "token endpoint refused the credentials");
+            return Err((Some(code), TokenError::Rejected { status: code }));
         }
         if !status.is_success() {
-            tracing::warn!(status = status.as_u16(), "token endpoint failed");
-            return Err(TokenError::Unavailable {
-                reason: "server error",
-            });
+            tracing::warn!(status = code, "token endpoint failed");
+            let reason = "server error";
+            return Err((Some(code), TokenError::Unavailable { reason }));
         }
-        let body: TokenResponse = response.json().await.map_err(|_| TokenError::Unavailable {
-            reason: "unreadable token response",
+        let body: TokenResponse = response.json().await.map_err(|_| {
+            let reason = "unreadable token response";
+            (Some(code), TokenError::Unavailable { reason })
         })?;
         let lifetime = body
             .expires_in
             .map_or(DEFAULT_LIFETIME, Duration::from_secs);
         tracing::info!(expires_in_secs = lifetime.as_secs(), "fetched access token");
-        Ok(Token {
+        let usable = usable_lifetime(lifetime, s.refresh_skew, s.refresh_skew_max_fraction);
+        let token = Token {
             value: SecretString::from(body.access_token),
-            expires_at: requested_at
-                + usable_lifetime(lifetime, s.refresh_skew, s.refresh_skew_max_fraction),
-        })
+            expires_at: requested_at + usable,
+        };
+        Ok((code, token))
     }
 }
 

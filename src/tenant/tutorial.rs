@@ -14,7 +14,13 @@ use super::{
     AttemptOutcome, AttemptReport, OutboundPrompt, Tenant, Token, TokenCache, TokenError,
     TranscriptLookup, TransientKind,
 };
-use crate::{config::UiSettings, retry::parse_retry_after};
+use crate::{
+    config::UiSettings,
+    metrics::{Endpoint, Metrics},
+    retry::parse_retry_after,
+};
+
+const REQUEST_ID: &str = "x-request-id";
 
 pub struct TutorialTenantSettings {
     pub base_url: url::Url,
@@ -27,6 +33,7 @@ pub struct TutorialTenant {
     base_url: url::Url,
     prompts_url: url::Url,
     ui: UiSettings,
+    metrics: Arc<Metrics>,
 }
 
 /// The tutorial's `PromptPayload`, field for field.
@@ -67,6 +74,7 @@ impl TutorialTenant {
         http: reqwest::Client,
         tokens: TokenCache,
         settings: TutorialTenantSettings,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let prompts_url = with_path(&settings.base_url, &["api", "v2", "agentassist", "prompts"]);
         Self {
@@ -75,6 +83,7 @@ impl TutorialTenant {
             base_url: settings.base_url,
             prompts_url,
             ui: settings.ui,
+            metrics,
         }
     }
 
@@ -84,26 +93,39 @@ impl TutorialTenant {
 
     /// Runs `call` with a token; on 401 drops that token, fetches a new one and tries once
     /// more, so a token revoked early costs one extra round trip rather than a failure.
-    async fn with_token<F, Fut>(
+    async fn with_token<F>(
         &self,
+        endpoint: Endpoint,
         deadline: Instant,
-        call: F,
+        request: F,
     ) -> Result<reqwest::Result<reqwest::Response>, TokenError>
     where
-        F: Fn(Arc<Token>, Duration) -> Fut,
-        Fut: std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+        F: Fn(&Token, Duration) -> reqwest::RequestBuilder,
     {
         let token = self.tokens.get(remaining(deadline)).await?;
-        let first = call(token.clone(), remaining(deadline)).await;
+        let first = self.send(endpoint, request(&token, remaining(deadline))).await;
         match first {
             Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
                 drain(response).await;
                 self.tokens.invalidate(&token);
                 let fresh = self.tokens.get(remaining(deadline)).await?;
-                Ok(call(fresh, remaining(deadline)).await)
+                Ok(self.send(endpoint, request(&fresh, remaining(deadline))).await)
             }
             _ => Ok(first),
         }
+    }
+
+    /// Sends one request, recording its status class and latency.
+    async fn send(
+        &self,
+        endpoint: Endpoint,
+        request: reqwest::RequestBuilder,
+    ) -> reqwest::Result<reqwest::Response> {
+        let started = Instant::now();
+        let result = request.send().await;
+        let status = result.as_ref().ok().map(|r| r.status().as_u16());
+        self.metrics.upstream(endpoint, status, started.elapsed());
+        result
     }
 }
 
@@ -128,14 +150,16 @@ impl Tenant for TutorialTenant {
             target_agent_id: &prompt.agent_id,
         };
         let result = self
-            .with_token(deadline, |token, timeout| {
-                self.http
-                    .post(self.prompts_url.clone())
-                    .header(header::AUTHORIZATION, token.bearer())
-                    .header(header::ACCEPT, "application/json")
-                    .json(&payload)
-                    .timeout(timeout)
-                    .send()
+            .with_token(Endpoint::Prompts, deadline, |token, timeout| {
+                with_request_id(
+                    self.http
+                        .post(self.prompts_url.clone())
+                        .header(header::AUTHORIZATION, token.bearer())
+                        .header(header::ACCEPT, "application/json")
+                        .json(&payload)
+                        .timeout(timeout),
+                    prompt.request_id.as_deref(),
+                )
             })
             .await;
         match result {
@@ -152,20 +176,27 @@ impl Tenant for TutorialTenant {
         }
     }
 
-    async fn fetch_transcript(&self, interaction_id: &str, timeout: Duration) -> TranscriptLookup {
+    async fn fetch_transcript(
+        &self,
+        interaction_id: &str,
+        request_id: Option<&str>,
+        timeout: Duration,
+    ) -> TranscriptLookup {
         let deadline = Instant::now() + timeout;
         let url = with_path(
             &self.base_url,
             &["api", "v2", "interactions", interaction_id, "transcripts"],
         );
         let result = self
-            .with_token(deadline, |token, timeout| {
-                self.http
-                    .get(url.clone())
-                    .header(header::AUTHORIZATION, token.bearer())
-                    .header(header::ACCEPT, "application/json")
-                    .timeout(timeout)
-                    .send()
+            .with_token(Endpoint::Transcripts, deadline, |token, timeout| {
+                with_request_id(
+                    self.http
+                        .get(url.clone())
+                        .header(header::AUTHORIZATION, token.bearer())
+                        .header(header::ACCEPT, "application/json")
+                        .timeout(timeout),
+                    request_id,
+                )
             })
             .await;
         let response = match result {
@@ -197,6 +228,27 @@ impl Tenant for TutorialTenant {
                 status: Some(s.as_u16()),
             },
         }
+    }
+
+    /// Ready when a valid token is cached or one can be fetched now: that proves the token
+    /// endpoint is reachable and the credentials are accepted. A cached token makes this free,
+    /// so probes do not load the tenant.
+    async fn check_ready(&self, timeout: Duration) -> Result<(), String> {
+        self.tokens
+            .get(timeout)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn with_request_id(
+    request: reqwest::RequestBuilder,
+    request_id: Option<&str>,
+) -> reqwest::RequestBuilder {
+    match request_id {
+        Some(id) => request.header(REQUEST_ID, id),
+        None => request,
     }
 }
 

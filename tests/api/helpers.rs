@@ -46,6 +46,8 @@ pub fn test_settings(tenant: &MockServer, auth: &MockServer) -> Settings {
     s.correlation.backoff_base_ms = 20;
     s.correlation.backoff_max_ms = 40;
     s.correlation.give_up_after_ms = 2_000;
+    // Retry tests count every POST; the breaker has tests of its own.
+    s.breaker.failure_threshold = 1_000;
     s
 }
 

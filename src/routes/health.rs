@@ -1,0 +1,82 @@
+//! Liveness and readiness, for the load balancer and the orchestrator.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{extract::State, http::StatusCode, Json};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::{circuit_breaker::CircuitBreaker, tenant::Tenant};
+
+/// Bound on the readiness probe's own tenant check.
+const TENANT_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Clone)]
+pub struct Health {
+    /// Cancelled as soon as shutdown begins.
+    pub stopping: CancellationToken,
+    pub tenant: Arc<dyn Tenant>,
+    pub breaker: Arc<CircuitBreaker>,
+}
+
+#[derive(Serialize)]
+pub struct Liveness {
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct Readiness {
+    /// `ready`, `not_ready` or `stopping`.
+    status: &'static str,
+    checks: Checks,
+}
+
+#[derive(Serialize)]
+struct Checks {
+    config: &'static str,
+    store: String,
+    tenant: String,
+    /// `closed`, `half_open` or `open`; informative: an open breaker means the tenant is
+    /// failing, which taking this replica out of rotation would not fix.
+    breaker: &'static str,
+}
+
+/// The process is up and serving.
+pub async fn healthz() -> Json<Liveness> {
+    Json(Liveness { status: "ok" })
+}
+
+/// Ready for traffic: not shutting down, records can be stored, and the tenant can be
+/// reached (a valid token is cached or one can be fetched).
+pub async fn readyz(State(health): State<Health>) -> (StatusCode, Json<Readiness>) {
+    let breaker = health.breaker.state().as_str();
+    if health.stopping.is_cancelled() {
+        let checks = Checks {
+            config: "ok",
+            store: "ok".into(),
+            tenant: "not checked".into(),
+            breaker,
+        };
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Readiness {
+                status: "stopping",
+                checks,
+            }),
+        );
+    }
+    let tenant = health.tenant.check_ready(TENANT_CHECK_TIMEOUT).await;
+    let ready = tenant.is_ok();
+    let checks = Checks {
+        config: "ok",
+        store: "ok".into(),
+        tenant: tenant.map_or_else(|e| format!("unreachable: {e}"), |()| "ok".into()),
+        breaker,
+    };
+    let (status, label) = if ready {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
+    };
+    (status, Json(Readiness { status: label, checks }))
+}
