@@ -5,7 +5,7 @@
 use std::sync::atomic::AtomicU64;
 
 use prometheus_client::{
-    encoding::{text::encode, EncodeLabelSet, EncodeLabelValue},
+    encoding::{text::encode, EncodeLabelSet},
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
@@ -36,7 +36,7 @@ pub struct RouteLabels {
     pub route: String,
 }
 
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum DeliveryOutcome {
     Delivered,
     Fallback,
@@ -45,9 +45,21 @@ pub enum DeliveryOutcome {
     RateLimited,
 }
 
+impl DeliveryOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            DeliveryOutcome::Delivered => "delivered",
+            DeliveryOutcome::Fallback => "fallback",
+            DeliveryOutcome::Failed => "failed",
+            DeliveryOutcome::Ineligible => "ineligible",
+            DeliveryOutcome::RateLimited => "rate_limited",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
-    pub outcome: DeliveryOutcome,
+    pub outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -56,23 +68,33 @@ pub struct AttemptLabels {
     pub outcome: &'static str,
 }
 
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum Endpoint {
     Token,
     Prompts,
     Transcripts,
 }
 
+impl Endpoint {
+    fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Token => "token",
+            Endpoint::Prompts => "prompts",
+            Endpoint::Transcripts => "transcripts",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct UpstreamLabels {
-    pub endpoint: Endpoint,
+    pub endpoint: &'static str,
     /// `2xx`, `3xx`, `4xx`, `5xx`, or `error` when no answer arrived.
     pub class: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EndpointLabels {
-    pub endpoint: Endpoint,
+    pub endpoint: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -122,9 +144,7 @@ impl Metrics {
             delivery_duration: latency_histogram(),
             delivery_attempts: Family::default(),
             upstream_responses: Family::default(),
-            upstream_duration: Family::new_with_constructor(
-                latency_histogram as fn() -> Histogram,
-            ),
+            upstream_duration: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             upstream_rate_limited: Counter::default(),
             retry_after_wait: Histogram::new(WAIT_BUCKETS.iter().copied()),
             token_fetches: Family::default(),
@@ -138,23 +158,91 @@ impl Metrics {
             registry: Registry::default(),
         };
         let r = &mut registry;
-        r.register("http_requests", "HTTP requests answered, by route, method and status", m.http_requests.clone());
-        r.register("http_request_duration_seconds", "Time to answer an HTTP request", m.http_duration.clone());
-        r.register("deliveries", "Prompt requests by final outcome", m.deliveries.clone());
-        r.register("delivery_duration_seconds", "End-to-end time of prompt deliveries that reached the tenant", m.delivery_duration.clone());
-        r.register("delivery_attempts", "Prompt POSTs to the tenant, by leg and outcome", m.delivery_attempts.clone());
-        r.register("upstream_responses", "Tenant answers by endpoint and status class", m.upstream_responses.clone());
-        r.register("upstream_duration_seconds", "Tenant call latency by endpoint", m.upstream_duration.clone());
-        r.register("upstream_rate_limited", "429 answers from the tenant", m.upstream_rate_limited.clone());
-        r.register("upstream_retry_after_wait_seconds", "Waits taken for the tenant's Retry-After", m.retry_after_wait.clone());
-        r.register("token_fetches", "OAuth2 token requests by result", m.token_fetches.clone());
-        r.register("correlations", "Correlation jobs by outcome", m.correlations.clone());
-        r.register("correlation_queue_depth", "Correlation jobs waiting for a worker", m.correlation_queue_depth.clone());
-        r.register("rate_limiter_tokens", "Tokens available in the local rate limiter", m.rate_limiter_tokens.clone());
-        r.register("circuit_breaker_state", "Tenant circuit breaker: 0 closed, 1 half-open, 2 open", m.breaker_state.clone());
-        r.register("circuit_breaker_rejections", "Deliveries failed fast by the open breaker", m.breaker_rejections.clone());
-        r.register("in_flight_requests", "Requests being handled now", m.in_flight.clone());
-        r.register("overload_rejections", "Requests refused with 503 because too many were in flight", m.overload_rejections.clone());
+        r.register(
+            "http_requests",
+            "HTTP requests answered, by route, method and status",
+            m.http_requests.clone(),
+        );
+        r.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            m.http_duration.clone(),
+        );
+        r.register(
+            "deliveries",
+            "Prompt requests by final outcome",
+            m.deliveries.clone(),
+        );
+        r.register(
+            "delivery_duration_seconds",
+            "End-to-end time of prompt deliveries that reached the tenant",
+            m.delivery_duration.clone(),
+        );
+        r.register(
+            "delivery_attempts",
+            "Prompt POSTs to the tenant, by leg and outcome",
+            m.delivery_attempts.clone(),
+        );
+        r.register(
+            "upstream_responses",
+            "Tenant answers by endpoint and status class",
+            m.upstream_responses.clone(),
+        );
+        r.register(
+            "upstream_duration_seconds",
+            "Tenant call latency by endpoint",
+            m.upstream_duration.clone(),
+        );
+        r.register(
+            "upstream_rate_limited",
+            "429 answers from the tenant",
+            m.upstream_rate_limited.clone(),
+        );
+        r.register(
+            "upstream_retry_after_wait_seconds",
+            "Waits taken for the tenant's Retry-After",
+            m.retry_after_wait.clone(),
+        );
+        r.register(
+            "token_fetches",
+            "OAuth2 token requests by result",
+            m.token_fetches.clone(),
+        );
+        r.register(
+            "correlations",
+            "Correlation jobs by outcome",
+            m.correlations.clone(),
+        );
+        r.register(
+            "correlation_queue_depth",
+            "Correlation jobs waiting for a worker",
+            m.correlation_queue_depth.clone(),
+        );
+        r.register(
+            "rate_limiter_tokens",
+            "Tokens available in the local rate limiter",
+            m.rate_limiter_tokens.clone(),
+        );
+        r.register(
+            "circuit_breaker_state",
+            "Tenant circuit breaker: 0 closed, 1 half-open, 2 open",
+            m.breaker_state.clone(),
+        );
+        r.register(
+            "circuit_breaker_rejections",
+            "Deliveries failed fast by the open breaker",
+            m.breaker_rejections.clone(),
+        );
+        r.register(
+            "in_flight_requests",
+            "Requests being handled now",
+            m.in_flight.clone(),
+        );
+        r.register(
+            "overload_rejections",
+            "Requests refused with 503 because too many were in flight",
+            m.overload_rejections.clone(),
+        );
         Self { registry, ..m }
     }
 
@@ -174,6 +262,7 @@ impl Metrics {
             Some(_) => "5xx",
             None => "error",
         };
+        let endpoint = endpoint.as_str();
         self.upstream_responses
             .get_or_create(&UpstreamLabels { endpoint, class })
             .inc();
@@ -187,7 +276,9 @@ impl Metrics {
 
     pub fn delivery(&self, outcome: DeliveryOutcome) {
         self.deliveries
-            .get_or_create(&OutcomeLabels { outcome })
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.as_str(),
+            })
             .inc();
     }
 }
