@@ -19,6 +19,8 @@ pub const TOKEN_PATH: &str = "/oauth/token";
 
 pub struct TestApp {
     pub address: SocketAddr,
+    /// The separate metrics listener, when the test configured one.
+    pub metrics_addr: Option<SocketAddr>,
     pub client: reqwest::Client,
     /// The tenant's API: prompts and transcripts.
     pub tenant: MockServer,
@@ -65,12 +67,14 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .expect("application builds");
     let address = app.local_addr();
+    let metrics_addr = app.metrics_addr();
     let (tx, rx) = oneshot::channel();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = rx.await;
     }));
     TestApp {
         address,
+        metrics_addr,
         client: reqwest::Client::new(),
         tenant,
         auth,
@@ -188,11 +192,29 @@ impl TestApp {
         }
     }
 
-    /// Triggers graceful shutdown and waits for the server to finish.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request reaches the service")
+    }
+
+    /// The Prometheus text from `/metrics` on the main listener.
+    pub async fn metrics_text(&self) -> String {
+        self.get("/metrics").await.text().await.unwrap()
+    }
+
+    /// Starts graceful shutdown without waiting for it.
+    pub fn begin_shutdown(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+
+    /// Triggers graceful shutdown and waits for the server to finish.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.begin_shutdown();
         match self.server.take() {
             Some(handle) => handle.await.expect("server task does not panic"),
             None => Ok(()),

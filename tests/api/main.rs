@@ -3,6 +3,8 @@ mod correlation;
 mod delivery;
 mod eligibility;
 mod helpers;
+mod observability;
 mod process;
+mod protection;
 mod rate_limit;
 mod token;
