@@ -43,11 +43,17 @@ pub struct BreakerOpen {
 
 #[derive(Debug, Clone, Copy)]
 enum State {
-    Closed { failures: u32 },
-    Open { until: Instant },
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
     /// `probe_started` lets a new probe through if the last one never reported back (its
     /// request was cancelled), so the breaker cannot stick half-open.
-    HalfOpen { probe_started: Instant },
+    HalfOpen {
+        probe_started: Instant,
+    },
 }
 
 pub struct CircuitBreaker {
@@ -150,7 +156,10 @@ mod tests {
         assert_eq!(b.state(), BreakerState::Closed, "a success resets the run");
         b.record_failure();
         assert_eq!(b.state(), BreakerState::Open);
-        assert_eq!(b.try_pass().unwrap_err().retry_after, Duration::from_secs(10));
+        assert_eq!(
+            b.try_pass().unwrap_err().retry_after,
+            Duration::from_secs(10)
+        );
     }
 
     #[test]
@@ -176,7 +185,10 @@ mod tests {
         b.try_pass().unwrap();
         b.record_failure();
         assert_eq!(b.state(), BreakerState::Open);
-        assert_eq!(b.try_pass().unwrap_err().retry_after, Duration::from_secs(10));
+        assert_eq!(
+            b.try_pass().unwrap_err().retry_after,
+            Duration::from_secs(10)
+        );
     }
 
     #[test]

@@ -27,6 +27,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Print the OpenAPI document (the committed `openapi.json`).
+    Openapi,
+    /// Exit 0 when the service at URL answers 200; for container health checks (the image
+    /// has no curl).
+    Healthcheck {
+        /// The liveness URL to probe.
+        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
+    },
     /// Run only the fake tenant (for demos and benchmarks); knobs from `[sandbox.tenant]`.
     FakeTenant {
         /// Address to listen on.
@@ -36,6 +45,15 @@ pub enum Command {
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
+    // These two need no configuration: they must work with an unset environment.
+    match &cli.command {
+        Some(Command::Openapi) => {
+            print!("{}", crate::openapi::document());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Healthcheck { url }) => return healthcheck(url).await,
+        _ => {}
+    }
     let options = LoadOptions {
         config_file: cli.config,
         sandbox: cli.sandbox || matches!(cli.command, Some(Command::FakeTenant { .. })),
@@ -52,6 +70,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 
     let result = match cli.command {
         Some(Command::FakeTenant { listen }) => run_fake_tenant(listen, settings).await,
+        Some(Command::Openapi | Command::Healthcheck { .. }) => Ok(()),
         None => match Application::build(settings).await {
             Ok(app) => app.run_until_stopped(shutdown::signal()).await,
             Err(error) => Err(error),
@@ -66,9 +85,28 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
+async fn healthcheck(url: &str) -> ExitCode {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build();
+    let healthy = match client {
+        Ok(client) => client
+            .get(url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success()),
+        Err(_) => false,
+    };
+    if healthy {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("cxone-assist: {url} is not healthy");
+        ExitCode::FAILURE
+    }
+}
+
 async fn run_fake_tenant(listen: SocketAddr, settings: config::Settings) -> anyhow::Result<()> {
     let fake = FakeTenant::start(listen, settings.sandbox.tenant).await?;
-    tracing::info!(url = %fake.url(), "fake tenant listening");
     shutdown::signal().await;
     fake.stop().await;
     Ok(())

@@ -23,8 +23,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     config::CorrelationSettings,
-    metrics::{CorrelationLabels, Metrics},
     domain::PromptId,
+    metrics::{CorrelationLabels, Metrics},
     retry::Backoff,
     store::{CorrelationState, CorrelationUpdate, PromptStore},
     tenant::{Tenant, TranscriptLookup},

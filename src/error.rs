@@ -10,6 +10,24 @@ use axum::{
 };
 use serde_json::{json, Map, Value};
 
+/// The JSON body of every error response (for the API description).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    /// What went wrong, for people.
+    #[schema(example = "priority must be HIGH, MEDIUM or LOW, got \"URGENT\"")]
+    pub error: String,
+    /// A stable identifier for machines.
+    #[schema(example = "invalid_field")]
+    pub code: String,
+    /// The offending request field (400 `invalid_field`).
+    pub field: Option<String>,
+    /// Which eligibility rule failed (403 `ineligible`).
+    pub reason: Option<String>,
+    /// The prompt an upstream error concerns; its record has the attempts.
+    pub prompt_id: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("request body is not valid JSON: {0}")]

@@ -15,6 +15,7 @@ pub mod fake_tenant;
 pub mod keywords;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod rate_limit;
 pub mod retry;
 pub mod routes;

@@ -21,7 +21,12 @@ pub struct ServeOptions {
 
 /// Serves `router` on `listener` until `stop` is cancelled, then lets in-flight requests
 /// finish within the grace period.
-pub async fn serve(listener: TcpListener, router: Router, options: ServeOptions, stop: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    options: ServeOptions,
+    stop: CancellationToken,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()

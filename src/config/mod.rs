@@ -117,8 +117,9 @@ impl Default for MetricsSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BreakerSettings {
-    /// Consecutive failed deliveries to the tenant (5xx, timeouts, connection errors) that
-    /// open the breaker.
+    /// Consecutive failed calls to the tenant (5xx, timeouts, connection errors) that open the
+    /// breaker. Above one request's worth of attempts (2 legs × 3), so one unlucky request
+    /// cannot open it alone.
     pub failure_threshold: u32,
     /// While open, deliveries fail fast for this long; then one probe is let through.
     pub cooldown_ms: u64,
@@ -127,7 +128,7 @@ pub struct BreakerSettings {
 impl Default for BreakerSettings {
     fn default() -> Self {
         Self {
-            failure_threshold: 5,
+            failure_threshold: 10,
             cooldown_ms: 30_000,
         }
     }

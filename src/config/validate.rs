@@ -50,14 +50,20 @@ pub(super) fn validate(s: &Settings) -> Result<(), Vec<String>> {
     );
     check(
         s.metrics.path.starts_with('/') && s.metrics.path.len() > 1,
-        format!("metrics.path must start with / and name a path, got `{}`", s.metrics.path),
+        format!(
+            "metrics.path must start with / and name a path, got `{}`",
+            s.metrics.path
+        ),
     );
     check(
         s.breaker.failure_threshold >= 1 && s.breaker.cooldown_ms >= 1,
         "breaker.failure_threshold and breaker.cooldown_ms must be at least 1".into(),
     );
     check(
-        s.auth.api_keys.iter().all(|k| k.expose_secret().len() >= 16),
+        s.auth
+            .api_keys
+            .iter()
+            .all(|k| k.expose_secret().len() >= 16),
         "every inbound API key (INBOUND_API_KEYS) must be at least 16 characters".into(),
     );
     check(

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use crate::{domain::PromptId, tenant::AttemptReport};
 
 /// Primary prompt, or the fallback sent after the primary failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Leg {
     Primary,
@@ -25,7 +25,7 @@ impl Leg {
 }
 
 /// One POST of a prompt to the tenant.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AttemptRecord {
     pub prompt_id: PromptId,
@@ -33,6 +33,7 @@ pub struct AttemptRecord {
     /// 1-based within its leg.
     pub number: u32,
     /// `delivered`, `rate_limited`, `server_error`, `timeout`, ...
+    #[schema(value_type = String)]
     pub outcome: &'static str,
     /// The tenant's HTTP status, when an answer arrived.
     pub status: Option<u16>,
@@ -40,6 +41,7 @@ pub struct AttemptRecord {
     pub started_at: OffsetDateTime,
     pub duration_ms: u64,
     #[serde(skip)]
+    #[schema(ignore)]
     started: Option<Instant>,
 }
 

@@ -9,7 +9,7 @@ pub use request::{PromptRequest, SimulatePromptBody, ValidationLimits};
 use serde::{Deserialize, Serialize};
 
 /// How urgently the agent desktop should show a prompt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Priority {
     High,

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 /// `prompt_<interactionId>_<ulid>`: the tutorial's prefix, so ids stay recognisable in the
 /// tenant's logs, with a ULID instead of its nanosecond clock so two prompts for one
 /// interaction in the same instant still get different ids.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
+#[schema(value_type = String, example = "prompt_int_98765432_01M891NP641YYYV09G8H2WD17W")]
 pub struct PromptId(String);
 
 impl PromptId {

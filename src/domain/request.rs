@@ -2,19 +2,32 @@
 
 use serde::Deserialize;
 
+#[allow(unused_imports)] // named by the OpenAPI schema attribute
 use super::Priority;
 use crate::error::ApiError;
 
-/// The body exactly as the caller sent it. Every field is optional here so a missing one
-/// gets a message naming it rather than serde's generic one.
-#[derive(Debug, Deserialize)]
+// Every field is optional here so a missing one gets a message naming it rather than serde's
+// generic one; the schema documents the accepted values, `validate` enforces them.
+/// A prompt for an agent during a live interaction.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SimulatePromptBody {
+    #[schema(required = true, value_type = String, pattern = "^[A-Za-z0-9_.:-]{1,128}$", example = "int_98765432")]
     pub interaction_id: Option<String>,
+    #[schema(required = true, value_type = String, pattern = "^[A-Za-z0-9_.:-]{1,128}$", example = "agt_12345678")]
     pub agent_id: Option<String>,
+    /// Not blank; at most `delivery.max_content_chars` characters (2000 by default).
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 2000,
+             example = "Customer has exceeded return window. Suggest loyalty credit instead.")]
     pub content: Option<String>,
+    #[schema(required = true, value_type = Priority)]
     pub priority: Option<String>,
+    /// The interaction's sentiment, -1 (negative) to 1 (positive).
+    #[schema(required = true, value_type = f64, minimum = -1.0, maximum = 1.0, example = 0.2)]
     pub sentiment: Option<f64>,
+    /// Sent as prompt context; without it, the configured vocabulary's words found in
+    /// `content` are sent.
+    #[schema(value_type = Option<Vec<String>>, max_items = 32)]
     pub keywords: Option<Vec<String>>,
 }
 

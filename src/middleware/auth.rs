@@ -56,7 +56,11 @@ fn digest(key: &str) -> [u8; 32] {
 }
 
 /// Refuses requests without a valid key when keys are configured; records the caller.
-pub async fn require_api_key(State(keys): State<ApiKeys>, mut request: Request, next: Next) -> Response {
+pub async fn require_api_key(
+    State(keys): State<ApiKeys>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     if !keys.is_enabled() {
         request.extensions_mut().insert(Caller(None));
         return next.run(request).await;

@@ -20,7 +20,11 @@ pub struct InFlightLimit {
     pub metrics: Arc<Metrics>,
 }
 
-pub async fn limit_in_flight(State(limit): State<InFlightLimit>, request: Request, next: Next) -> Response {
+pub async fn limit_in_flight(
+    State(limit): State<InFlightLimit>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Ok(_permit) = limit.permits.clone().try_acquire_owned() else {
         limit.metrics.overload_rejections.inc();
         return ApiError::Overloaded.into_response();

@@ -19,19 +19,19 @@ pub struct Health {
     pub breaker: Arc<CircuitBreaker>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Liveness {
     status: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     /// `ready`, `not_ready` or `stopping`.
     status: &'static str,
     checks: Checks,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Checks {
     config: &'static str,
     store: String,
@@ -41,13 +41,20 @@ struct Checks {
     breaker: &'static str,
 }
 
-/// The process is up and serving.
+/// Liveness: the process is up and serving.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Serving", body = Liveness)))]
 pub async fn healthz() -> Json<Liveness> {
     Json(Liveness { status: "ok" })
 }
 
-/// Ready for traffic: not shutting down, records can be stored, and the tenant can be
-/// reached (a valid token is cached or one can be fetched).
+/// Readiness: not shutting down, records can be stored, and the tenant can be reached (a
+/// valid token is cached or one can be fetched).
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready, or shutting down", body = Readiness),
+    ))]
 pub async fn readyz(State(health): State<Health>) -> (StatusCode, Json<Readiness>) {
     let breaker = health.breaker.state().as_str();
     if health.stopping.is_cancelled() {
@@ -78,5 +85,11 @@ pub async fn readyz(State(health): State<Health>) -> (StatusCode, Json<Readiness
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
     };
-    (status, Json(Readiness { status: label, checks }))
+    (
+        status,
+        Json(Readiness {
+            status: label,
+            checks,
+        }),
+    )
 }

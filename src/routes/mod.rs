@@ -2,8 +2,8 @@
 
 pub mod health;
 pub mod metrics;
-mod prompts;
-mod simulate;
+pub mod prompts;
+pub mod simulate;
 
 use std::sync::Arc;
 
@@ -49,6 +49,7 @@ pub fn router(parts: RouterParts) -> Router {
     let api = Router::new()
         .route("/simulate-prompt", post(simulate::simulate_prompt))
         .route("/prompts/{prompt_id}", get(prompts::get_prompt))
+        .route("/openapi.json", get(openapi_document))
         .route_layer(from_fn_with_state(parts.in_flight, limit_in_flight))
         .route_layer(from_fn_with_state(parts.api_keys, require_api_key))
         .with_state(parts.service);
@@ -93,6 +94,15 @@ fn request_span(request: &Request) -> tracing::Span {
         method = %request.method(),
         path = %request.uri().path(),
         request_id = %request_id,
+    )
+}
+
+async fn openapi_document() -> impl axum::response::IntoResponse {
+    static DOCUMENT: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(crate::openapi::document);
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_str(),
     )
 }
 

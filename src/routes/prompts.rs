@@ -4,8 +4,25 @@ use axum::{
 };
 
 use super::AppState;
-use crate::{error::ApiError, store::PromptRecord};
+use crate::{
+    error::{ApiError, ErrorBody},
+    store::PromptRecord,
+};
 
+/// The delivery record of a prompt, by its id or its primary's id.
+#[utoipa::path(
+    get,
+    path = "/prompts/{prompt_id}",
+    tag = "prompts",
+    params(("prompt_id" = String, Path, description = "The promptId a delivery returned")),
+    responses(
+        (status = 200, description = "The record", body = PromptRecord),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "No such prompt", body = ErrorBody),
+        (status = 503, description = "Too many requests in flight", body = ErrorBody),
+    ),
+    security((), ("api_key" = [])),
+)]
 pub async fn get_prompt(
     State(service): State<AppState>,
     Path(prompt_id): Path<String>,

@@ -17,7 +17,7 @@ use crate::{
     domain::{Priority, PromptId},
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     Delivered,
@@ -25,7 +25,7 @@ pub enum DeliveryStatus {
 }
 
 /// Where correlating a delivered prompt with its transcript stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CorrelationState {
     /// Queued or in progress.
@@ -53,7 +53,7 @@ impl CorrelationState {
 }
 
 /// Everything known about one `/simulate-prompt` request that reached delivery.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PromptRecord {
     /// The id the caller was given: the fallback's when the fallback was delivered.
@@ -73,6 +73,7 @@ pub struct PromptRecord {
     pub request_id: Option<String>,
     pub status: DeliveryStatus,
     /// The error code returned to the caller when delivery failed.
+    #[schema(value_type = Option<String>)]
     pub failure: Option<&'static str>,
     pub fallback: bool,
     /// The successful POST's number within its leg.

@@ -147,7 +147,9 @@ impl TokenCache {
         async move {
             let started = std::time::Instant::now();
             let (status, result) = inner.fetch().await;
-            inner.metrics.upstream(Endpoint::Token, status, started.elapsed());
+            inner
+                .metrics
+                .upstream(Endpoint::Token, status, started.elapsed());
             let outcome = if result.is_ok() { "success" } else { "failure" };
             inner
                 .metrics

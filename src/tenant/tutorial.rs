@@ -103,13 +103,17 @@ impl TutorialTenant {
         F: Fn(&Token, Duration) -> reqwest::RequestBuilder,
     {
         let token = self.tokens.get(remaining(deadline)).await?;
-        let first = self.send(endpoint, request(&token, remaining(deadline))).await;
+        let first = self
+            .send(endpoint, request(&token, remaining(deadline)))
+            .await;
         match first {
             Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
                 drain(response).await;
                 self.tokens.invalidate(&token);
                 let fresh = self.tokens.get(remaining(deadline)).await?;
-                Ok(self.send(endpoint, request(&fresh, remaining(deadline))).await)
+                Ok(self
+                    .send(endpoint, request(&fresh, remaining(deadline)))
+                    .await)
             }
             _ => Ok(first),
         }

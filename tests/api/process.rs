@@ -88,19 +88,8 @@ impl Running {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    lines.lock().unwrap().push(line);
-                }
-            });
-        }
-        let address = wait_for_address(&lines).await;
+        let lines = collect_lines(&mut child);
+        let address = wait_for_log_address(&lines, "listening").await;
         Running {
             child,
             lines,
@@ -124,11 +113,29 @@ impl Running {
     }
 }
 
-async fn wait_for_address(lines: &Arc<Mutex<Vec<String>>>) -> SocketAddr {
+/// Gathers a child's stdout and stderr lines as they arrive.
+fn collect_lines(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+    }
+    lines
+}
+
+/// The `addr` field of the JSON log event with `message`.
+async fn wait_for_log_address(lines: &Arc<Mutex<Vec<String>>>, message: &str) -> SocketAddr {
     for _ in 0..200 {
         let found = lines.lock().unwrap().iter().find_map(|line| {
             let event: Value = serde_json::from_str(line).ok()?;
-            (event["message"] == "listening").then(|| event["addr"].as_str()?.parse().ok())?
+            (event["message"] == message).then(|| event["addr"].as_str()?.parse().ok())?
         });
         if let Some(address) = found {
             return address;
@@ -139,6 +146,41 @@ async fn wait_for_address(lines: &Arc<Mutex<Vec<String>>>) -> SocketAddr {
         "service did not start: {}",
         lines.lock().unwrap().join("\n")
     );
+}
+
+#[tokio::test]
+async fn fake_tenant_runs_alone_and_stops_on_sigterm() {
+    let mut child = command()
+        .args(["fake-tenant", "--listen", "127.0.0.1:0"])
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = collect_lines(&mut child);
+    let address = wait_for_log_address(&lines, "fake tenant listening").await;
+    let stats: Value = reqwest::get(format!("http://{address}/_fake/stats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["tokenRequests"], 0);
+    signal::kill(Pid::from_raw(child.id() as i32), signal::Signal::SIGTERM).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn healthcheck_exits_0_only_for_a_healthy_service() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let output = command()
+        .args(["healthcheck", "--url", &format!("http://{closed}/healthz")])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
 }
 
 #[tokio::test]
