@@ -25,5 +25,9 @@ COPY --from=builder /src/target/release/cxone-assist /usr/local/bin/cxone-assist
 COPY config ./config
 USER 10001:10001
 EXPOSE 8080
+# The image has no curl: the binary probes its own liveness endpoint. Adjust the URL if
+# LISTEN_ADDR moves the port.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+    CMD ["/usr/local/bin/cxone-assist", "healthcheck", "--url", "http://127.0.0.1:8080/healthz"]
 # The binary handles SIGTERM itself (graceful drain), so it can run as PID 1 directly.
 ENTRYPOINT ["/usr/local/bin/cxone-assist"]
