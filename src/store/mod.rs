@@ -1,124 +1,251 @@
-//! Delivery records behind one trait. The in-memory store is bounded; a durable one plugs in
-//! behind the same trait.
+//! The prompt ledger: delivery records, the correlation queue, idempotency keys, feedback and
+//! refusal counts, behind one trait with two engines.
+//!
+//! SQLite (one file, the default) suits a single replica; PostgreSQL lets several replicas
+//! share the ledger and its correlation queue. [`connect`] picks the engine from the URL and
+//! applies that engine's migrations (`migrations/sqlite`, `migrations/postgres`, embedded in
+//! the binary). Timestamps are kept to the microsecond in both engines.
 
-mod memory;
+#![warn(missing_docs)]
 
-use std::sync::Arc;
+mod cursor;
+mod export;
+mod lazy;
+mod postgres;
+mod record;
+mod rows;
+mod sql;
+mod sqlite;
+mod stats;
+mod support;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use serde::Serialize;
+use futures::stream::BoxStream;
 use time::OffsetDateTime;
 
-pub use memory::MemoryStore;
+pub use cursor::Cursor;
+pub use lazy::connect_lazy;
+pub use postgres::PostgresStore;
+pub use record::{CorrelationState, CorrelationUpdate, DeliveryStatus, PromptRecord};
+pub use sqlite::SqliteStore;
+pub use types::{
+    CorrelationClaim, Feedback, FeedbackKind, FeedbackOutcome, GroupBy, IdempotencyBegin,
+    LedgerOptions, ListQuery, PromptPage, RefusalCount, RefusalKind, StatsQuery, StatsRow,
+};
 
 use crate::{
     config::{StoreBackend, StoreSettings},
-    delivery::AttemptRecord,
-    domain::{Priority, PromptId},
+    domain::PromptId,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryStatus {
-    Delivered,
-    Failed,
-}
+/// The URL the service uses when none is configured.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/cxone-assist.db";
 
-/// Where correlating a delivered prompt with its transcript stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CorrelationState {
-    /// Queued or in progress.
-    Pending,
-    /// The transcript id is known.
-    Correlated,
-    /// No transcript appeared in time, or the tenant refused the look-up.
-    Failed,
-    /// The correlation queue was full, or the service stopped first.
-    Skipped,
-    /// The prompt was not delivered, so there is nothing to correlate.
-    NotApplicable,
-}
-
-impl CorrelationState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CorrelationState::Pending => "pending",
-            CorrelationState::Correlated => "correlated",
-            CorrelationState::Failed => "failed",
-            CorrelationState::Skipped => "skipped",
-            CorrelationState::NotApplicable => "not_applicable",
-        }
-    }
-}
-
-/// Everything known about one `/simulate-prompt` request that reached delivery.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PromptRecord {
-    /// The id the caller was given: the fallback's when the fallback was delivered.
-    pub prompt_id: PromptId,
-    /// The primary prompt's id (the same as `prompt_id` unless the fallback was used).
-    pub primary_prompt_id: PromptId,
-    pub interaction_id: String,
-    pub agent_id: String,
-    pub priority: Priority,
-    pub sentiment: f64,
-    /// The primary prompt's content; `None` when the ledger is told not to keep content.
-    pub content: Option<String>,
-    /// SHA-256 of the primary content, hex: lets analysis group identical prompts even when
-    /// the content itself is not kept.
-    pub content_hash: String,
-    /// The `x-request-id` of the request that created this record.
-    pub request_id: Option<String>,
-    pub status: DeliveryStatus,
-    /// The error code returned to the caller when delivery failed.
-    #[schema(value_type = Option<String>)]
-    pub failure: Option<&'static str>,
-    pub fallback: bool,
-    /// The successful POST's number within its leg.
-    pub attempt: Option<u32>,
-    pub attempts: Vec<AttemptRecord>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub received_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub completed_at: OffsetDateTime,
-    pub correlation: CorrelationState,
-    pub transcript_id: Option<String>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub correlated_at: Option<OffsetDateTime>,
-    /// Transcript look-ups made so far.
-    pub correlation_attempts: u32,
-}
-
-/// The end of a correlation job.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CorrelationUpdate {
-    pub state: CorrelationState,
-    pub transcript_id: Option<String>,
-    pub attempts: u32,
-}
-
+/// A ledger operation failed. The message never contains database credentials.
 #[derive(Debug, thiserror::Error)]
 #[error("record store failed: {0}")]
 pub struct StoreError(pub String);
 
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        // sqlx's messages name the failing operation and the server's error, not the URL.
+        StoreError(error.to_string())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        StoreError(format!("migration failed: {error}"))
+    }
+}
+
+/// The ledger. Every method is safe to call from many tasks and, with PostgreSQL (or several
+/// processes on one SQLite file), from many processes.
 #[async_trait]
 pub trait PromptStore: Send + Sync {
+    /// A cheap round trip (`SELECT 1`), for readiness checks.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Stores a record (with its attempts) and no correlation job.
     async fn insert(&self, record: PromptRecord) -> Result<(), StoreError>;
 
-    /// Finds a record by its `prompt_id` or its `primary_prompt_id`.
+    /// Stores a record and, when its correlation is pending, a correlation job due now that
+    /// gives up at `completed_at + give_up_after`, in one transaction: a crash right after
+    /// delivery leaves the job for a worker to find.
+    async fn insert_with_job(
+        &self,
+        record: PromptRecord,
+        give_up_after: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Finds a record, with its attempts in order, by its `prompt_id` or `primary_prompt_id`.
     async fn get(&self, prompt_id: &str) -> Result<Option<PromptRecord>, StoreError>;
 
+    /// Records where correlation ended (or stands). A final state also removes the job.
     async fn update_correlation(
         &self,
         prompt_id: &PromptId,
         update: CorrelationUpdate,
     ) -> Result<(), StoreError>;
+
+    /// Leases up to `limit` due jobs (`next_attempt_at <= now`, unleased or lease expired) to
+    /// `owner` for `lease`. No two callers ever hold the same job's lease at once.
+    async fn claim_correlation_jobs(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<CorrelationClaim>, StoreError>;
+
+    /// Puts a leased job back for a later try: releases the lease, sets the attempts made
+    /// (also on the record) and when it is next due. `false` (and no change) when `owner` no
+    /// longer holds the lease, e.g. because it expired and another worker took the job.
+    async fn reschedule_correlation(
+        &self,
+        prompt_id: &PromptId,
+        owner: &str,
+        attempts: u32,
+        next_attempt_at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Claims `(scope, key)` for a request whose body hashes to `request_hash`, for `ttl`;
+    /// an expired claim is replaced. Race-free across replicas.
+    async fn begin_idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &str,
+        ttl: Duration,
+    ) -> Result<IdempotencyBegin, StoreError>;
+
+    /// Stores the answer to replay for `(scope, key)`.
+    async fn complete_idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+        status: u16,
+        body: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets an in-progress claim so the request may be retried (a failure that must not
+    /// be replayed). Completed keys are kept.
+    async fn abandon_idempotent(&self, scope: &str, key: &str) -> Result<(), StoreError>;
+
+    /// Records feedback once per (prompt, outcome); either of the prompt's ids finds it.
+    async fn record_feedback(
+        &self,
+        prompt_id: &str,
+        feedback: &Feedback,
+    ) -> Result<FeedbackOutcome, StoreError>;
+
+    /// Delivery and feedback figures over records received in `[from, to)`, by group.
+    async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatsRow>, StoreError>;
+
+    /// One page of records, newest first, continuing after `query.cursor`.
+    async fn list_prompts(&self, query: &ListQuery) -> Result<PromptPage, StoreError>;
+
+    /// Every record received in `[from, to)`, oldest first, with attempts, read in batches so
+    /// memory stays flat however many there are.
+    fn export(
+        &self,
+        from: Option<OffsetDateTime>,
+        to: Option<OffsetDateTime>,
+    ) -> BoxStream<'_, Result<PromptRecord, StoreError>>;
+
+    /// Counts one refusal on `at`'s UTC day.
+    async fn count_refusal(&self, kind: RefusalKind, at: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Refusal counts for the UTC days overlapping `[from, to)`, by day then kind.
+    async fn refusals(
+        &self,
+        from: Option<OffsetDateTime>,
+        to: Option<OffsetDateTime>,
+    ) -> Result<Vec<RefusalCount>, StoreError>;
+
+    /// Deletes up to `batch` records received before `older_than`, oldest first (their
+    /// attempts, feedback and jobs go with them), up to `batch` expired idempotency keys and
+    /// the refusal counts of days before `older_than`'s. Returns the records deleted; call
+    /// again until it returns less than `batch`, so no statement holds locks for long.
+    async fn prune(&self, older_than: OffsetDateTime, batch: u32) -> Result<u64, StoreError>;
 }
 
+/// Opens the ledger at `database_url` and brings its schema up to date.
+///
+/// `sqlite://path` or `sqlite:path` (the file and its directory are created when missing) or
+/// `postgres://...` / `postgresql://...`. Anything else is refused, naming the scheme.
+pub async fn connect(
+    database_url: &str,
+    options: &LedgerOptions,
+) -> Result<Arc<dyn PromptStore>, StoreError> {
+    // Name the database (never the credentials) so the operator sees which one failed.
+    let context = |error: StoreError| {
+        StoreError(format!("cannot open {}: {}", redact(database_url), error.0))
+    };
+    let scheme = database_url.split_once(':').map(|(scheme, _)| scheme);
+    match scheme {
+        Some("sqlite") => Ok(Arc::new(
+            SqliteStore::connect(database_url, options)
+                .await
+                .map_err(context)?,
+        )),
+        Some("postgres" | "postgresql") => Ok(Arc::new(
+            PostgresStore::connect(database_url, options)
+                .await
+                .map_err(context)?,
+        )),
+        Some(other) => Err(StoreError(format!(
+            "unsupported database URL scheme {other:?} in {}: use sqlite:// or postgres://",
+            redact(database_url)
+        ))),
+        None => Err(StoreError(format!(
+            "database URL {} has no scheme: use sqlite:// or postgres://",
+            redact(database_url)
+        ))),
+    }
+}
+
+/// Transitional, until start-up calls [`connect`]: the `memory` backend as a private
+/// in-memory SQLite database (lost on restart, as before), connected on first use.
+/// `max_records` no longer applies; [`PromptStore::prune`] bounds a durable ledger.
 pub fn from_settings(settings: &StoreSettings) -> Arc<dyn PromptStore> {
     match settings.backend {
-        StoreBackend::Memory => Arc::new(MemoryStore::new(settings.max_records)),
+        StoreBackend::Memory => connect_lazy("sqlite::memory:", &LedgerOptions::default()),
+    }
+}
+
+/// `url` without its user name and password (including a `password` query parameter, which
+/// PostgreSQL URLs accept), for messages.
+pub fn redact(url: &str) -> String {
+    if let Ok(mut parsed) = url::Url::parse(url) {
+        if parsed.has_host() {
+            let _ = parsed.set_password(None);
+            let _ = parsed.set_username("");
+            if parsed.query().is_some() {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if k == "password" {
+                            "<redacted>".into()
+                        } else {
+                            v
+                        };
+                        (k.into_owned(), v.into_owned())
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            return parsed.to_string();
+        }
+    }
+    // No host to keep credentials apart: show nothing before an `@`, where they would sit.
+    match url.rsplit_once('@') {
+        Some((_, rest)) => format!("<redacted>@{rest}"),
+        None => url.to_owned(),
     }
 }

@@ -1,0 +1,207 @@
+//! The SQLite engine: one file, WAL, a few connections.
+//!
+//! Writes run in `BEGIN IMMEDIATE` transactions: SQLite has one writer at a time, and taking
+//! the write lock up front makes a busy database wait (`busy_timeout`) instead of failing a
+//! transaction that started as a reader. The same holds across processes sharing the file,
+//! so two processes never lease the same correlation job.
+
+mod queue;
+mod records;
+
+use std::{str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use sqlx::{
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    SqlitePool,
+};
+use time::OffsetDateTime;
+
+use super::{
+    redact, rows::micros, CorrelationClaim, CorrelationUpdate, Feedback, FeedbackOutcome,
+    IdempotencyBegin, LedgerOptions, ListQuery, PromptPage, PromptRecord, PromptStore,
+    RefusalCount, RefusalKind, StatsQuery, StatsRow, StoreError,
+};
+use crate::domain::PromptId;
+
+/// Timestamps are INTEGER microseconds since the epoch (see the migration).
+fn ts(t: OffsetDateTime) -> i64 {
+    micros(t)
+}
+
+/// Takes the write lock at once (see the module docs).
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+/// The ledger in a SQLite file.
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database at `url` and migrates it.
+    pub async fn connect(url: &str, options: &LedgerOptions) -> Result<Self, StoreError> {
+        let connect = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError(format!("invalid SQLite URL {}: {e}", redact(url))))?;
+        // Each connection to a private in-memory database would see its own empty database.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        Self::open(connect, options, in_memory).await
+    }
+
+    /// [`SqliteStore::connect`] with parsed options.
+    pub(crate) async fn open(
+        connect: SqliteConnectOptions,
+        options: &LedgerOptions,
+        in_memory: bool,
+    ) -> Result<Self, StoreError> {
+        let connect = connect
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(5))
+            // With WAL, NORMAL can lose the last commits on power loss, never integrity.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true);
+        if !in_memory {
+            if let Some(dir) = connect.get_filename().parent() {
+                if !dir.as_os_str().is_empty() {
+                    tokio::fs::create_dir_all(dir).await.map_err(|e| {
+                        StoreError(format!("cannot create directory {}: {e}", dir.display()))
+                    })?;
+                }
+            }
+        }
+        let pool = if in_memory {
+            // One connection that never closes, so the database lives as long as the pool.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            SqlitePoolOptions::new().max_connections(options.max_connections.max(1))
+        }
+        .acquire_timeout(options.acquire_timeout)
+        .connect_with(connect)
+        .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+// Bodies live in `records` (prompts, listing, statistics, retention) and `queue`
+// (correlation jobs, idempotency keys, feedback, refusals).
+#[async_trait]
+impl PromptStore for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn insert(&self, record: PromptRecord) -> Result<(), StoreError> {
+        self.write_record(&record, None).await
+    }
+
+    async fn insert_with_job(
+        &self,
+        record: PromptRecord,
+        give_up_after: Duration,
+    ) -> Result<(), StoreError> {
+        self.write_record(&record, Some(give_up_after)).await
+    }
+
+    async fn get(&self, prompt_id: &str) -> Result<Option<PromptRecord>, StoreError> {
+        self.read_record(prompt_id).await
+    }
+
+    async fn update_correlation(
+        &self,
+        prompt_id: &PromptId,
+        update: CorrelationUpdate,
+    ) -> Result<(), StoreError> {
+        self.finish_correlation(prompt_id, update).await
+    }
+
+    async fn claim_correlation_jobs(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<CorrelationClaim>, StoreError> {
+        self.claim(owner, lease, limit).await
+    }
+
+    async fn reschedule_correlation(
+        &self,
+        prompt_id: &PromptId,
+        owner: &str,
+        attempts: u32,
+        next_attempt_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.reschedule(prompt_id, owner, attempts, next_attempt_at)
+            .await
+    }
+
+    async fn begin_idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &str,
+        ttl: Duration,
+    ) -> Result<IdempotencyBegin, StoreError> {
+        self.begin_key(scope, key, request_hash, ttl).await
+    }
+
+    async fn complete_idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+        status: u16,
+        body: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.complete_key(scope, key, status, body).await
+    }
+
+    async fn abandon_idempotent(&self, scope: &str, key: &str) -> Result<(), StoreError> {
+        self.abandon_key(scope, key).await
+    }
+
+    async fn record_feedback(
+        &self,
+        prompt_id: &str,
+        feedback: &Feedback,
+    ) -> Result<FeedbackOutcome, StoreError> {
+        self.feedback(prompt_id, feedback).await
+    }
+
+    async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatsRow>, StoreError> {
+        self.compute_stats(query).await
+    }
+
+    async fn list_prompts(&self, query: &ListQuery) -> Result<PromptPage, StoreError> {
+        self.list(query).await
+    }
+
+    fn export(
+        &self,
+        from: Option<OffsetDateTime>,
+        to: Option<OffsetDateTime>,
+    ) -> BoxStream<'_, Result<PromptRecord, StoreError>> {
+        self.export_stream(from, to)
+    }
+
+    async fn count_refusal(&self, kind: RefusalKind, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.add_refusal(kind, at).await
+    }
+
+    async fn refusals(
+        &self,
+        from: Option<OffsetDateTime>,
+        to: Option<OffsetDateTime>,
+    ) -> Result<Vec<RefusalCount>, StoreError> {
+        self.refusal_counts(from, to).await
+    }
+
+    async fn prune(&self, older_than: OffsetDateTime, batch: u32) -> Result<u64, StoreError> {
+        self.prune_batch(older_than, batch).await
+    }
+}

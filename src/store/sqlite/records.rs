@@ -1,0 +1,195 @@
+//! Prompts: writing, reading, listing, exporting, statistics and retention.
+
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use sqlx::Sqlite;
+use time::OffsetDateTime;
+
+use super::{ts, SqliteStore, BEGIN_WRITE};
+use crate::{
+    domain::PromptId,
+    store::{
+        export::{self, EXPORT_BATCH},
+        rows::{self, assemble, utc_day, AttemptRow, RecordRow},
+        sql::{self, bind_attempt, bind_prompt, Window},
+        stats::{self, StatsAgg},
+        support::plus,
+        CorrelationState, CorrelationUpdate, Cursor, ListQuery, PromptPage, PromptRecord,
+        StatsQuery, StatsRow, StoreError,
+    },
+};
+
+/// The UTC day of `received_at` (microseconds).
+const DAY: &str = "strftime('%Y-%m-%d', received_at / 1000000, 'unixepoch')";
+
+impl SqliteStore {
+    /// The record, its attempts and (when asked and pending) its job, in one transaction.
+    pub(super) async fn write_record(
+        &self,
+        record: &PromptRecord,
+        give_up_after: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        bind_prompt!(sqlx::query(sql::INSERT_PROMPT), record, ts)
+            .execute(&mut *tx)
+            .await?;
+        let key = record.prompt_id.as_str();
+        for (seq, attempt) in (0_i64..).zip(&record.attempts) {
+            bind_attempt!(sqlx::query(sql::INSERT_ATTEMPT), key, seq, attempt, ts)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(give_up_after) = give_up_after {
+            if record.correlation == CorrelationState::Pending {
+                sqlx::query(sql::INSERT_JOB)
+                    .bind(key)
+                    .bind(record.interaction_id.as_str())
+                    .bind(record.agent_id.as_str())
+                    .bind(record.request_id.as_deref())
+                    .bind(ts(record.completed_at))
+                    .bind(ts(plus(record.completed_at, give_up_after)))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn read_record(
+        &self,
+        prompt_id: &str,
+    ) -> Result<Option<PromptRecord>, StoreError> {
+        let Some(row) = sqlx::query_as::<_, RecordRow<i64>>(sql::SELECT_RECORD)
+            .bind(prompt_id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        // Attempts are written with their record and never change, so no transaction.
+        let attempts = sqlx::query_as::<_, AttemptRow<i64>>(sql::SELECT_ATTEMPTS)
+            .bind(row.prompt_id())
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(assemble(vec![row], attempts)?.pop())
+    }
+
+    pub(super) async fn finish_correlation(
+        &self,
+        prompt_id: &PromptId,
+        update: CorrelationUpdate,
+    ) -> Result<(), StoreError> {
+        let correlated = update.state == CorrelationState::Correlated;
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        sqlx::query(sql::UPDATE_CORRELATION)
+            .bind(prompt_id.as_str())
+            .bind(update.state.as_str())
+            .bind(i64::from(update.attempts))
+            .bind(update.transcript_id.filter(|_| correlated))
+            .bind(correlated.then(|| ts(OffsetDateTime::now_utc())))
+            .execute(&mut *tx)
+            .await?;
+        if update.state != CorrelationState::Pending {
+            sqlx::query(sql::DELETE_JOB)
+                .bind(prompt_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A keyset window of records with their attempts.
+    async fn fetch_window(&self, window: Window<i64>) -> Result<Vec<PromptRecord>, StoreError> {
+        let records: Vec<RecordRow<i64>> = sql::window_query::<Sqlite, i64>(window)
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await?;
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = records.iter().map(|r| r.prompt_id().to_owned()).collect();
+        let attempts: Vec<AttemptRow<i64>> = sql::attempts_query::<Sqlite>(keys)
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await?;
+        assemble(records, attempts)
+    }
+
+    pub(super) async fn list(&self, query: &ListQuery) -> Result<PromptPage, StoreError> {
+        let limit = query.limit.max(1) as usize;
+        let mut items = self
+            .fetch_window(Window {
+                interaction_id: query.interaction_id.clone(),
+                agent_id: query.agent_id.clone(),
+                from: query.from.map(ts),
+                to: query.to.map(ts),
+                after: query
+                    .cursor
+                    .as_ref()
+                    .map(|c| (c.received_at_micros(), c.prompt_id().to_owned())),
+                newest_first: true,
+                // One more than asked tells whether another page exists.
+                limit: limit as i64 + 1,
+            })
+            .await?;
+        Ok(rows::page(&mut items, limit))
+    }
+
+    pub(super) fn export_stream(
+        &self,
+        from: Option<OffsetDateTime>,
+        to: Option<OffsetDateTime>,
+    ) -> BoxStream<'_, Result<PromptRecord, StoreError>> {
+        export::batched(move |after: Option<Cursor>| {
+            self.fetch_window(Window {
+                interaction_id: None,
+                agent_id: None,
+                from: from.map(ts),
+                to: to.map(ts),
+                after: after.map(|c| (c.received_at_micros(), c.prompt_id().to_owned())),
+                newest_first: false,
+                limit: i64::from(EXPORT_BATCH),
+            })
+        })
+    }
+
+    pub(super) async fn compute_stats(
+        &self,
+        query: &StatsQuery,
+    ) -> Result<Vec<StatsRow>, StoreError> {
+        let group = stats::group_expr(query.group_by, DAY);
+        let rows: Vec<StatsAgg> =
+            stats::stats_query::<Sqlite, i64>(group, query.from.map(ts), query.to.map(ts))
+                .build_query_as()
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(stats::finish(query, rows))
+    }
+
+    /// Separate statements, each short: retention must not hold the write lock for long.
+    pub(super) async fn prune_batch(
+        &self,
+        older_than: OffsetDateTime,
+        batch: u32,
+    ) -> Result<u64, StoreError> {
+        let deleted = sqlx::query(sql::PRUNE_PROMPTS)
+            .bind(ts(older_than))
+            .bind(i64::from(batch))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        sqlx::query(sql::PRUNE_IDEMPOTENCY)
+            .bind(ts(OffsetDateTime::now_utc()))
+            .bind(i64::from(batch))
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(sql::PRUNE_REFUSALS)
+            .bind(utc_day(older_than))
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted)
+    }
+}
