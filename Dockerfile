@@ -11,6 +11,8 @@ COPY Cargo.toml Cargo.lock ./
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked \
     && rm -rf src
+COPY build.rs ./
+COPY migrations ./migrations
 COPY src ./src
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked
 
@@ -18,11 +20,15 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin cxone
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin cxone \
+    && mkdir -p /app/data && chown 10001:10001 /app/data
 WORKDIR /app
 COPY --from=builder /src/target/release/cxone-assist /usr/local/bin/cxone-assist
 # Read from the working directory at start; override with --config or environment variables.
 COPY config ./config
+# The default ledger is SQLite at /app/data/cxone-assist.db: mount a volume here, or set
+# DATABASE_URL to PostgreSQL when running several replicas.
+VOLUME /app/data
 USER 10001:10001
 EXPOSE 8080
 # The image has no curl: the binary probes its own liveness endpoint. Adjust the URL if

@@ -1,103 +1,62 @@
 //! Correlating delivered prompts with their interaction's transcript, off the request path.
 //!
-//! Deliveries push jobs onto a bounded queue without waiting; a dispatcher runs at most
-//! `workers` jobs at once. A full queue skips correlation for that prompt (counted and
-//! logged) rather than slowing or failing a delivery. On shutdown the queue stops taking
-//! jobs, queued and running ones get `drain_timeout` to finish, and the rest are recorded as
-//! skipped.
+//! The jobs live in the ledger (a row per delivered prompt, written with its record), so they
+//! survive restarts and, with PostgreSQL, are shared by every replica. A poller leases due
+//! jobs, makes one transcript look-up per lease, and either finishes the job or puts it back
+//! with a backoff. A replica that dies holding leases loses them when they expire, and another
+//! takes the jobs over. On shutdown the poller stops leasing; running look-ups get the drain
+//! timeout; whatever is left stays in the ledger for the next start.
 
-use std::{
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
+use time::OffsetDateTime;
 use tokio::{
-    sync::{mpsc, Semaphore},
+    sync::{Notify, Semaphore},
     task::JoinHandle,
-    time::Instant,
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     config::CorrelationSettings,
-    domain::PromptId,
     metrics::{CorrelationLabels, Metrics},
     retry::Backoff,
-    store::{CorrelationState, CorrelationUpdate, PromptStore},
+    store::{CorrelationClaim, CorrelationState, CorrelationUpdate, PromptStore},
     tenant::{Tenant, TranscriptLookup},
 };
 
-#[derive(Debug, Clone)]
-pub struct CorrelationJob {
-    pub prompt_id: PromptId,
-    pub interaction_id: String,
-    pub agent_id: String,
-    pub request_id: Option<String>,
-}
+/// Wakes the poller when a job was just written, so correlation starts without waiting for
+/// the next poll.
+#[derive(Clone, Default)]
+pub struct CorrelationWaker(Arc<Notify>);
 
-/// The sending side, held by the prompt service.
-#[derive(Clone)]
-pub struct CorrelationQueue {
-    tx: mpsc::Sender<CorrelationJob>,
-    skipped: Arc<AtomicU64>,
-    metrics: Arc<Metrics>,
-}
-
-impl CorrelationQueue {
-    /// Queues a job without waiting; `false` when the queue is full or closed.
-    pub fn enqueue(&self, job: CorrelationJob) -> bool {
-        match self.tx.try_send(job) {
-            Ok(()) => true,
-            Err(err) => {
-                let skipped = self.skipped.fetch_add(1, Ordering::Relaxed) + 1;
-                count(&self.metrics, CorrelationState::Skipped);
-                let job = match &err {
-                    mpsc::error::TrySendError::Full(job)
-                    | mpsc::error::TrySendError::Closed(job) => job,
-                };
-                tracing::warn!(
-                    prompt_id = %job.prompt_id,
-                    skipped_total = skipped,
-                    "correlation queue full or closed; correlation skipped"
-                );
-                false
-            }
-        }
-    }
-
-    /// Jobs turned away since start.
-    pub fn skipped(&self) -> u64 {
-        self.skipped.load(Ordering::Relaxed)
-    }
-
-    /// Jobs waiting for a worker.
-    pub fn depth(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
+impl CorrelationWaker {
+    pub fn wake(&self) {
+        self.0.notify_one();
     }
 }
 
-/// Owns the dispatcher and its jobs.
+/// Owns the poller and the look-ups it started.
 pub struct CorrelationWorker {
-    dispatcher: JoinHandle<()>,
+    poller: JoinHandle<()>,
     jobs: TaskTracker,
-    /// Stops the dispatcher taking new jobs.
-    intake: CancellationToken,
-    /// Tells running jobs to give up now.
+    /// Stops the poller leasing new jobs.
+    stop: CancellationToken,
+    /// Tells running look-ups to give up now (their jobs stay in the ledger).
     abort: CancellationToken,
     drain_timeout: Duration,
 }
 
-struct JobContext {
+struct Context {
     tenant: Arc<dyn Tenant>,
     store: Arc<dyn PromptStore>,
-    backoff: Backoff,
-    give_up_after: Duration,
-    attempt_timeout: Duration,
-    abort: CancellationToken,
     metrics: Arc<Metrics>,
+    backoff: Backoff,
+    attempt_timeout: Duration,
+    /// This process's name on the leases it holds.
+    owner: String,
+    lease: Duration,
+    poll_interval: Duration,
+    abort: CancellationToken,
 }
 
 pub fn spawn(
@@ -106,192 +65,209 @@ pub fn spawn(
     store: Arc<dyn PromptStore>,
     attempt_timeout: Duration,
     metrics: Arc<Metrics>,
-) -> (CorrelationQueue, CorrelationWorker) {
-    let (tx, rx) = mpsc::channel(settings.queue_capacity);
+) -> (CorrelationWaker, CorrelationWorker) {
+    let waker = CorrelationWaker::default();
+    let stop = CancellationToken::new();
     let abort = CancellationToken::new();
-    let intake = CancellationToken::new();
     let jobs = TaskTracker::new();
-    let context = Arc::new(JobContext {
+    let context = Arc::new(Context {
         tenant,
         store,
+        metrics,
         backoff: Backoff {
             base: Duration::from_millis(settings.backoff_base_ms),
             max: Duration::from_millis(settings.backoff_max_ms),
         },
-        give_up_after: Duration::from_millis(settings.give_up_after_ms),
         attempt_timeout,
+        owner: format!("cxone-assist-{}", ulid::Ulid::new()),
+        // A lease outlives any single look-up, so a live worker never loses one mid-call.
+        lease: Duration::from_millis(settings.lease_ms),
+        poll_interval: Duration::from_millis(settings.poll_interval_ms),
         abort: abort.clone(),
-        metrics: metrics.clone(),
     });
-    let dispatcher = tokio::spawn(dispatch(
-        rx,
+    let poller = tokio::spawn(poll(
+        context,
+        waker.clone(),
         Arc::new(Semaphore::new(settings.workers)),
         jobs.clone(),
-        intake.clone(),
-        context,
+        stop.clone(),
     ));
-    let queue = CorrelationQueue {
-        tx,
-        skipped: Arc::default(),
-        metrics,
-    };
     let worker = CorrelationWorker {
-        dispatcher,
+        poller,
         jobs,
-        intake,
+        stop,
         abort,
         drain_timeout: Duration::from_millis(settings.drain_timeout_ms),
     };
-    (queue, worker)
+    (waker, worker)
 }
 
-async fn dispatch(
-    mut rx: mpsc::Receiver<CorrelationJob>,
+async fn poll(
+    context: Arc<Context>,
+    waker: CorrelationWaker,
     workers: Arc<Semaphore>,
     jobs: TaskTracker,
-    intake: CancellationToken,
-    context: Arc<JobContext>,
+    stop: CancellationToken,
 ) {
-    let mut closed = false;
+    let mut busy = false;
     loop {
-        let job = tokio::select! {
-            _ = intake.cancelled(), if !closed => {
-                // Already-queued jobs are still received below; only new sends fail.
-                rx.close();
-                closed = true;
+        if !busy {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = waker.0.notified() => {}
+                () = tokio::time::sleep(context.poll_interval) => {}
+            }
+        } else if stop.is_cancelled() {
+            break;
+        }
+        let free = workers.available_permits();
+        busy = false;
+        if free == 0 {
+            // Every worker is busy; wait for one before leasing more.
+            tokio::select! {
+                () = stop.cancelled() => break,
+                permit = workers.acquire() => drop(permit),
+            }
+            busy = true;
+            continue;
+        }
+        let claims = match context
+            .store
+            .claim_correlation_jobs(&context.owner, context.lease, free as u32)
+            .await
+        {
+            Ok(claims) => claims,
+            Err(error) => {
+                tracing::warn!(%error, "could not lease correlation jobs");
                 continue;
             }
-            job = rx.recv() => job,
         };
-        let Some(job) = job else { break };
-        let permit = tokio::select! {
-            permit = workers.clone().acquire_owned() => permit.ok(),
-            _ = context.abort.cancelled() => None,
-        };
-        let Some(permit) = permit else {
-            skip(&context, job).await;
-            continue;
-        };
-        let context = context.clone();
-        jobs.spawn(async move {
-            run_job(&context, job).await;
-            drop(permit);
-        });
+        // A full batch means more may be due: look again without waiting.
+        busy = claims.len() == free;
+        for claim in claims {
+            let Ok(permit) = workers.clone().acquire_owned().await else {
+                break;
+            };
+            let context = context.clone();
+            jobs.spawn(async move {
+                look_up(&context, claim).await;
+                drop(permit);
+            });
+        }
     }
     jobs.close();
 }
 
 impl CorrelationWorker {
-    /// Stops intake, lets queued and running jobs finish within the drain timeout, then
-    /// abandons the rest (recorded as skipped).
+    /// Stops leasing, lets running look-ups finish within the drain timeout, then abandons
+    /// the rest; their jobs stay in the ledger and are resumed after their leases expire.
     pub async fn shutdown(self) {
         let Self {
-            mut dispatcher,
+            mut poller,
             jobs,
-            intake,
+            stop,
             abort,
             drain_timeout,
         } = self;
-        intake.cancel();
-        let deadline = Instant::now() + drain_timeout;
+        stop.cancel();
+        let deadline = tokio::time::Instant::now() + drain_timeout;
         // A JoinHandle must not be polled again once it has completed, so remember that.
-        let mut dispatched_all = tokio::time::timeout_at(deadline, &mut dispatcher)
-            .await
-            .is_ok();
-        let drained =
-            dispatched_all && tokio::time::timeout_at(deadline, jobs.wait()).await.is_ok();
+        let polled_out = tokio::time::timeout_at(deadline, &mut poller).await.is_ok();
+        let drained = polled_out && tokio::time::timeout_at(deadline, jobs.wait()).await.is_ok();
         if !drained {
             tracing::warn!(
                 running = jobs.len(),
-                "correlation did not drain in time; abandoning remaining jobs"
+                "correlation did not drain in time; its jobs stay in the ledger for the next start"
             );
             abort.cancel();
-            // Abandoned jobs return at their next await point; give them a moment to record it.
-            let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                if !dispatched_all {
-                    let _ = (&mut dispatcher).await;
-                    dispatched_all = true;
-                }
-                jobs.wait().await;
-            })
-            .await;
-            if !dispatched_all {
-                dispatcher.abort();
+            let _ = tokio::time::timeout(Duration::from_secs(1), jobs.wait()).await;
+            if !polled_out {
+                poller.abort();
             }
         }
     }
 }
 
-async fn skip(context: &JobContext, job: CorrelationJob) {
-    let update = CorrelationUpdate {
-        state: CorrelationState::Skipped,
-        transcript_id: None,
-        attempts: 0,
+/// One transcript look-up for a leased job.
+async fn look_up(context: &Context, claim: CorrelationClaim) {
+    let attempts = claim.attempts + 1;
+    let lookup = tokio::select! {
+        lookup = context.tenant.fetch_transcript(
+            &claim.interaction_id,
+            claim.request_id.as_deref(),
+            context.attempt_timeout,
+        ) => lookup,
+        // The lease lapses and the job is taken up again later.
+        () = context.abort.cancelled() => return,
     };
-    if let Err(error) = context
-        .store
-        .update_correlation(&job.prompt_id, update)
-        .await
-    {
-        tracing::error!(%error, prompt_id = %job.prompt_id, "could not record skipped correlation");
-    }
-}
-
-async fn run_job(context: &JobContext, job: CorrelationJob) {
-    let give_up_at = Instant::now() + context.give_up_after;
-    let mut attempts = 0u32;
-    let state = loop {
-        attempts += 1;
-        let lookup = tokio::select! {
-            lookup = context.tenant.fetch_transcript(
-                &job.interaction_id,
-                job.request_id.as_deref(),
-                context.attempt_timeout,
-            ) => lookup,
-            _ = context.abort.cancelled() => break CorrelationState::Skipped,
-        };
-        match lookup {
-            TranscriptLookup::Found { transcript_id } => {
-                tracing::info!(
-                    target: "correlation",
-                    prompt_id = %job.prompt_id,
-                    transcript_id = %transcript_id,
-                    interaction_id = %job.interaction_id,
-                    agent_id = %job.agent_id,
-                    attempts,
-                    "correlation"
-                );
-                let update = CorrelationUpdate {
-                    state: CorrelationState::Correlated,
-                    transcript_id: Some(transcript_id),
-                    attempts,
-                };
-                record(context, &job, update).await;
+    let finished = match lookup {
+        TranscriptLookup::Found { transcript_id } => {
+            tracing::info!(
+                target: "correlation",
+                prompt_id = %claim.prompt_id,
+                transcript_id = %transcript_id,
+                interaction_id = %claim.interaction_id,
+                agent_id = %claim.agent_id,
+                attempts,
+                "correlation"
+            );
+            CorrelationUpdate {
+                state: CorrelationState::Correlated,
+                transcript_id: Some(transcript_id),
+                attempts,
+            }
+        }
+        TranscriptLookup::Failed { status } => {
+            tracing::warn!(prompt_id = %claim.prompt_id, status, "transcript look-up refused; correlation failed");
+            CorrelationUpdate {
+                state: CorrelationState::Failed,
+                transcript_id: None,
+                attempts,
+            }
+        }
+        TranscriptLookup::NotYet | TranscriptLookup::Transient => {
+            let next = OffsetDateTime::now_utc() + context.backoff.delay_random(attempts);
+            if next <= claim.give_up_at {
+                reschedule(context, &claim, attempts, next).await;
                 return;
             }
-            TranscriptLookup::Failed { status } => {
-                tracing::warn!(prompt_id = %job.prompt_id, status, "transcript look-up refused; correlation failed");
-                break CorrelationState::Failed;
-            }
-            TranscriptLookup::NotYet | TranscriptLookup::Transient => {
-                let wait = context.backoff.delay_random(attempts);
-                if Instant::now() + wait > give_up_at {
-                    tracing::warn!(prompt_id = %job.prompt_id, attempts, "no transcript in time; correlation failed");
-                    break CorrelationState::Failed;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = context.abort.cancelled() => break CorrelationState::Skipped,
-                }
+            tracing::warn!(prompt_id = %claim.prompt_id, attempts, "no transcript in time; correlation failed");
+            CorrelationUpdate {
+                state: CorrelationState::Failed,
+                transcript_id: None,
+                attempts,
             }
         }
     };
-    let update = CorrelationUpdate {
-        state,
-        transcript_id: None,
-        attempts,
-    };
-    record(context, &job, update).await;
+    count(&context.metrics, finished.state);
+    if let Err(error) = context
+        .store
+        .update_correlation(&claim.prompt_id, finished)
+        .await
+    {
+        tracing::error!(%error, prompt_id = %claim.prompt_id, "could not record correlation");
+    }
+}
+
+async fn reschedule(
+    context: &Context,
+    claim: &CorrelationClaim,
+    attempts: u32,
+    next: OffsetDateTime,
+) {
+    match context
+        .store
+        .reschedule_correlation(&claim.prompt_id, &context.owner, attempts, next)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(prompt_id = %claim.prompt_id, "correlation lease lost to another worker")
+        }
+        Err(error) => {
+            tracing::error!(%error, prompt_id = %claim.prompt_id, "could not reschedule correlation")
+        }
+    }
 }
 
 fn count(metrics: &Metrics, state: CorrelationState) {
@@ -301,15 +277,4 @@ fn count(metrics: &Metrics, state: CorrelationState) {
             outcome: state.as_str(),
         })
         .inc();
-}
-
-async fn record(context: &JobContext, job: &CorrelationJob, update: CorrelationUpdate) {
-    count(&context.metrics, update.state);
-    if let Err(error) = context
-        .store
-        .update_correlation(&job.prompt_id, update)
-        .await
-    {
-        tracing::error!(%error, prompt_id = %job.prompt_id, "could not record correlation");
-    }
 }

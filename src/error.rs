@@ -64,6 +64,10 @@ pub enum ApiError {
     UpstreamFailed { prompt_id: String },
     #[error("the prompt could not be delivered within the request deadline")]
     UpstreamTimeout { prompt_id: Option<String> },
+    #[error("a request with this Idempotency-Key is still being handled; retry shortly")]
+    IdempotencyInProgress,
+    #[error("this Idempotency-Key was used with a different request body")]
+    IdempotencyKeyReused,
     #[error("missing or invalid API key (Authorization: Bearer <key>)")]
     Unauthorized,
     #[error("too many requests in flight; retry shortly")]
@@ -90,6 +94,8 @@ impl ApiError {
             | UpstreamFailed { .. }
             | UpstreamUnavailable { .. } => StatusCode::BAD_GATEWAY,
             Unauthorized => StatusCode::UNAUTHORIZED,
+            IdempotencyInProgress => StatusCode::CONFLICT,
+            IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -115,6 +121,8 @@ impl ApiError {
             UpstreamFailed { .. } => "upstream_failed",
             UpstreamUnavailable { .. } => "upstream_unavailable",
             Unauthorized => "unauthorized",
+            IdempotencyInProgress => "idempotency_in_progress",
+            IdempotencyKeyReused => "idempotency_key_reused",
             Overloaded => "overloaded",
             RequestTimeout => "request_timeout",
             UpstreamTimeout { .. } => "upstream_timeout",
@@ -127,7 +135,7 @@ impl ApiError {
             ApiError::RateLimited { retry_after }
             | ApiError::UpstreamRateLimited { retry_after, .. }
             | ApiError::UpstreamUnavailable { retry_after, .. } => Some(*retry_after),
-            ApiError::Overloaded => Some(Duration::from_secs(1)),
+            ApiError::Overloaded | ApiError::IdempotencyInProgress => Some(Duration::from_secs(1)),
             _ => None,
         }
     }
@@ -163,12 +171,19 @@ pub fn retry_after_secs(wait: &Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The JSON body of the response.
+    pub fn body(&self) -> Value {
         let mut body = self.details();
         body.insert("error".into(), json!(self.to_string()));
         body.insert("code".into(), json!(self.code()));
-        let mut response = (self.status(), Json(Value::Object(body))).into_response();
+        Value::Object(body)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), Json(self.body())).into_response();
         if matches!(self, ApiError::Unauthorized) {
             response
                 .headers_mut()

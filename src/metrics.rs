@@ -215,7 +215,7 @@ impl Metrics {
         );
         r.register(
             "correlation_queue_depth",
-            "Correlation jobs waiting for a worker",
+            "Correlation jobs in the ledger not yet finished",
             m.correlation_queue_depth.clone(),
         );
         r.register(

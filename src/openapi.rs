@@ -10,7 +10,7 @@ use crate::{
     delivery::{AttemptRecord, Leg},
     domain::{Priority, PromptId, SimulatePromptBody},
     error::ErrorBody,
-    routes::{health, prompts, simulate},
+    routes::{health, ledger, prompts, simulate},
     store::{CorrelationState, DeliveryStatus, PromptRecord},
 };
 
@@ -23,6 +23,10 @@ use crate::{
     paths(
         simulate::simulate_prompt,
         prompts::get_prompt,
+        ledger::list_prompts,
+        ledger::export_prompts,
+        ledger::record_feedback,
+        ledger::stats,
         health::healthz,
         health::readyz,
         metrics_doc,
@@ -31,11 +35,13 @@ use crate::{
     components(schemas(
         SimulatePromptBody, simulate::SimulatePromptResponse, ErrorBody, PromptRecord,
         AttemptRecord, Leg, Priority, PromptId, DeliveryStatus, CorrelationState,
-        health::Liveness, health::Readiness,
+        health::Liveness, health::Readiness, ledger::FeedbackBody, ledger::FeedbackResponse,
+        ledger::StatsResponse, ledger::PromptList,
     )),
     modifiers(&BearerKeys),
     tags(
         (name = "prompts", description = "Deliver prompts and read their records"),
+        (name = "ledger", description = "Feedback, statistics, listing and export"),
         (name = "operations", description = "Probes, metrics and this document"),
     ),
 )]

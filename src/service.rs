@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use crate::{
-    correlation::{CorrelationJob, CorrelationQueue},
+    correlation::CorrelationWaker,
     delivery::{Deliverer, Failure, Leg},
     domain::{Priority, PromptId, PromptRequest, ValidationLimits},
     eligibility::{EligibilityPolicy, Ineligible},
@@ -14,9 +14,7 @@ use crate::{
     keywords::KeywordVocabulary,
     metrics::{DeliveryOutcome, Metrics},
     rate_limit::{Limited, RateLimiter},
-    store::{
-        CorrelationState, CorrelationUpdate, DeliveryStatus, PromptRecord, PromptStore, StoreError,
-    },
+    store::{CorrelationState, DeliveryStatus, PromptRecord, PromptStore, RefusalKind, StoreError},
     tenant::OutboundPrompt,
 };
 
@@ -25,7 +23,9 @@ pub struct PromptService {
     pub limiter: Arc<dyn RateLimiter>,
     pub deliverer: Deliverer,
     pub store: Arc<dyn PromptStore>,
-    pub correlation: CorrelationQueue,
+    pub correlation: CorrelationWaker,
+    /// A delivered prompt's correlation job gives up after this.
+    pub correlation_give_up: Duration,
     pub metrics: Arc<Metrics>,
     pub keywords: KeywordVocabulary,
     pub fallback_content: String,
@@ -33,6 +33,8 @@ pub struct PromptService {
     pub limits: ValidationLimits,
     /// Keep prompt content in records (`false`: only its hash, for privacy).
     pub store_content: bool,
+    /// A repeated `Idempotency-Key` replays the first answer within this many seconds.
+    pub idempotency_window_secs: u64,
 }
 
 /// A prompt the tenant accepted.
@@ -70,10 +72,12 @@ impl PromptService {
         // Cheapest checks first, and before the bucket, so refused requests cost no token.
         if let Err(ineligible) = self.eligibility.check(&request.agent_id, request.sentiment) {
             self.metrics.delivery(DeliveryOutcome::Ineligible);
+            self.count_refusal(RefusalKind::Ineligible).await;
             return Err(SubmitError::Ineligible(ineligible));
         }
         if let Err(limited) = self.limiter.try_acquire().await {
             self.metrics.delivery(DeliveryOutcome::RateLimited);
+            self.count_refusal(RefusalKind::RateLimited).await;
             return Err(SubmitError::RateLimited(limited));
         }
 
@@ -124,6 +128,7 @@ impl PromptService {
             correlated_at: None,
             correlation_attempts: 0,
         };
+        let delivered = result.is_ok();
         self.save(record).await;
         self.metrics.delivery(match &result {
             Ok(d) if d.leg == Leg::Fallback => DeliveryOutcome::Fallback,
@@ -133,19 +138,14 @@ impl PromptService {
         self.metrics
             .delivery_duration
             .observe(started.elapsed().as_secs_f64());
+        if delivered {
+            self.correlation.wake();
+        }
 
         let delivered = result.map_err(|failure| SubmitError::Delivery {
             failure,
             prompt_id: prompt_id.clone(),
         })?;
-        let correlation = self
-            .start_correlation(CorrelationJob {
-                prompt_id: prompt_id.clone(),
-                interaction_id: primary.interaction_id,
-                agent_id: primary.agent_id,
-                request_id: primary.request_id,
-            })
-            .await;
         tracing::info!(
             %prompt_id,
             attempt = delivered.attempt,
@@ -156,7 +156,7 @@ impl PromptService {
             prompt_id,
             attempt: delivered.attempt,
             fallback: delivered.leg == Leg::Fallback,
-            correlation,
+            correlation: CorrelationState::Pending,
         })
     }
 
@@ -195,29 +195,33 @@ impl PromptService {
         (primary, fallback)
     }
 
-    /// A delivered prompt must still get its answer when the record cannot be written, so a
-    /// store failure is logged, not returned.
+    /// Writes the record and, for a delivered prompt, its correlation job in one transaction.
+    /// A delivered prompt must still get its answer when the ledger cannot be written, so a
+    /// failure is logged, not returned.
     async fn save(&self, record: PromptRecord) {
         let prompt_id = record.prompt_id.clone();
-        if let Err(error) = self.store.insert(record).await {
+        let saved = match record.correlation {
+            CorrelationState::Pending => {
+                self.store
+                    .insert_with_job(record, self.correlation_give_up)
+                    .await
+            }
+            _ => self.store.insert(record).await,
+        };
+        if let Err(error) = saved {
             tracing::error!(%error, %prompt_id, "could not record prompt");
         }
     }
 
-    async fn start_correlation(&self, job: CorrelationJob) -> CorrelationState {
-        let prompt_id = job.prompt_id.clone();
-        if self.correlation.enqueue(job) {
-            return CorrelationState::Pending;
+    /// Refused requests are counted in the ledger (per day), not recorded one by one.
+    pub async fn count_refusal(&self, kind: RefusalKind) {
+        if let Err(error) = self
+            .store
+            .count_refusal(kind, OffsetDateTime::now_utc())
+            .await
+        {
+            tracing::warn!(%error, "could not count a refused request");
         }
-        let update = CorrelationUpdate {
-            state: CorrelationState::Skipped,
-            transcript_id: None,
-            attempts: 0,
-        };
-        if let Err(error) = self.store.update_correlation(&prompt_id, update).await {
-            tracing::error!(%error, %prompt_id, "could not record skipped correlation");
-        }
-        CorrelationState::Skipped
     }
 }
 

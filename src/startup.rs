@@ -21,12 +21,12 @@ use crate::{
     keywords::KeywordVocabulary,
     metrics::Metrics,
     middleware::{ApiKeys, InFlightLimit},
-    rate_limit,
+    rate_limit, retention,
     retry::Backoff,
     routes::{self, Health, MetricsSource, RouterParts},
     server::{self, ServeOptions},
     service::PromptService,
-    store,
+    store::{self, LedgerOptions},
     tenant::{self, TutorialTenant},
 };
 
@@ -37,7 +37,8 @@ pub struct Application {
     metrics: Option<(TcpListener, Router)>,
     correlation: CorrelationWorker,
     sandbox: Option<FakeTenant>,
-    /// Cancelled when shutdown begins; readiness reads it.
+    retention: Option<tokio::task::JoinHandle<()>>,
+    /// Cancelled when shutdown begins; readiness and the retention task read it.
     stopping: CancellationToken,
     header_read_timeout: Duration,
     shutdown_grace: Duration,
@@ -68,8 +69,17 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let tenant = Arc::new(build_tenant(&settings, clock.clone(), metrics.clone())?);
         let attempt_timeout = Duration::from_millis(settings.tenant.attempt_timeout_ms);
-        let store = store::from_settings(&settings.store);
-        let (queue, correlation) = correlation::spawn(
+        let store = store::connect(
+            &settings.store.database_url,
+            &LedgerOptions {
+                max_connections: settings.store.max_connections,
+                ..Default::default()
+            },
+        )
+        .await
+        .context("cannot open the prompt ledger")?;
+        tracing::info!(database = %store::redact(&settings.store.database_url), "prompt ledger open");
+        let (waker, correlation) = correlation::spawn(
             &settings.correlation,
             tenant.clone(),
             store.clone(),
@@ -102,8 +112,9 @@ impl Application {
             eligibility: EligibilityPolicy::new(&settings.eligibility),
             limiter: limiter.clone(),
             deliverer,
-            store,
-            correlation: queue.clone(),
+            store: store.clone(),
+            correlation: waker,
+            correlation_give_up: Duration::from_millis(settings.correlation.give_up_after_ms),
             metrics: metrics.clone(),
             keywords: KeywordVocabulary::new(&delivery.keywords),
             fallback_content: delivery.fallback_content.clone(),
@@ -112,15 +123,22 @@ impl Application {
                 max_content_chars: delivery.max_content_chars,
             },
             store_content: settings.store.store_content,
+            idempotency_window_secs: settings.store.idempotency_window_secs,
         };
 
         let api_keys = ApiKeys::new(&settings.auth.api_keys);
         announce_auth(&api_keys, settings.sandbox.enabled);
         let stopping = CancellationToken::new();
+        let retention = retention::spawn(
+            store.clone(),
+            settings.store.retention_days,
+            Duration::from_secs(settings.store.prune_interval_secs),
+            stopping.clone(),
+        );
         let source = MetricsSource {
             metrics: metrics.clone(),
             limiter,
-            correlation: queue,
+            store: store.clone(),
             breaker: breaker.clone(),
         };
         let metrics_path = settings.metrics.path.clone();
@@ -129,6 +147,7 @@ impl Application {
             health: Health {
                 stopping: stopping.clone(),
                 tenant,
+                store,
                 breaker,
             },
             api_keys,
@@ -150,6 +169,7 @@ impl Application {
             metrics,
             correlation,
             sandbox,
+            retention,
             stopping,
             header_read_timeout: Duration::from_millis(settings.server.header_read_timeout_ms),
             shutdown_grace: Duration::from_millis(settings.server.shutdown_grace_ms),
@@ -209,6 +229,10 @@ impl Application {
             }
         }
         self.correlation.shutdown().await;
+        if let Some(retention) = self.retention {
+            // It stops at its next batch boundary: `stopping` is already cancelled.
+            let _ = retention.await;
+        }
         if let Some(sandbox) = self.sandbox {
             sandbox.stop().await;
         }

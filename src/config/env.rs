@@ -62,6 +62,10 @@ pub(super) const VARIABLES: &[(&str, Apply)] = &[
     ("SHUTDOWN_DRAIN_DELAY_MS", |s, v| {
         set(&mut s.server.drain_delay_ms, v)
     }),
+    ("DATABASE_URL", |s, v| {
+        s.store.database_url = v.trim().to_owned();
+        Ok(())
+    }),
     ("LOG_FORMAT", |s, v| {
         s.log.format = match v.trim() {
             "human" => LogFormat::Human,

@@ -317,9 +317,7 @@ impl Default for EligibilitySettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CorrelationSettings {
-    /// Jobs waiting for a worker; when full, new deliveries skip correlation (counted, logged).
-    pub queue_capacity: usize,
-    /// Transcript look-ups running at once.
+    /// Transcript look-ups running at once in this process.
     pub workers: usize,
     /// A job gives up when no transcript appeared within this time.
     pub give_up_after_ms: u64,
@@ -327,39 +325,42 @@ pub struct CorrelationSettings {
     pub backoff_base_ms: u64,
     /// Ceiling for one wait between look-ups.
     pub backoff_max_ms: u64,
-    /// On shutdown, queued and running jobs get this long to finish.
+    /// On shutdown, running look-ups get this long to finish; jobs left stay in the ledger.
     pub drain_timeout_ms: u64,
+    /// A worker's hold on a job; a job held by a dead replica is taken over after this.
+    pub lease_ms: u64,
+    /// How often the ledger is checked for due jobs (new deliveries wake the worker at once).
+    pub poll_interval_ms: u64,
 }
 
 impl Default for CorrelationSettings {
     fn default() -> Self {
         Self {
-            queue_capacity: 1_024,
             workers: 8,
             give_up_after_ms: 60_000,
             backoff_base_ms: 250,
             backoff_max_ms: 5_000,
             drain_timeout_ms: 5_000,
+            lease_ms: 30_000,
+            poll_interval_ms: 250,
         }
     }
-}
-
-/// Where delivery records live.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum StoreBackend {
-    /// A bounded in-process map; records are lost on restart.
-    #[default]
-    Memory,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreSettings {
-    /// Which implementation keeps records.
-    pub backend: StoreBackend,
-    /// The in-memory store forgets the oldest record beyond this many.
-    pub max_records: usize,
+    /// The ledger (`DATABASE_URL`): `sqlite://path` (one replica; created on first start) or
+    /// `postgres://...` (several replicas sharing records and the correlation queue).
+    pub database_url: String,
+    /// Connections in the ledger's pool.
+    pub max_connections: u32,
+    /// Records older than this many days are deleted by a background task; 0 keeps them.
+    pub retention_days: u32,
+    /// How often the retention task runs.
+    pub prune_interval_secs: u64,
+    /// A repeated `Idempotency-Key` replays the first answer within this window.
+    pub idempotency_window_secs: u64,
     /// Keep prompt content in records; `false` keeps only its SHA-256, for privacy.
     pub store_content: bool,
 }
@@ -367,8 +368,11 @@ pub struct StoreSettings {
 impl Default for StoreSettings {
     fn default() -> Self {
         Self {
-            backend: StoreBackend::Memory,
-            max_records: 100_000,
+            database_url: crate::store::DEFAULT_DATABASE_URL.into(),
+            max_connections: 5,
+            retention_days: 90,
+            prune_interval_secs: 3_600,
+            idempotency_window_secs: 86_400,
             store_content: true,
         }
     }

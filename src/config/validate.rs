@@ -111,8 +111,12 @@ pub(super) fn validate(s: &Settings) -> Result<(), Vec<String>> {
         "tenant.attempt_timeout_ms and tenant.connect_timeout_ms must be at least 1".into(),
     );
     check(
-        s.correlation.queue_capacity >= 1 && s.correlation.workers >= 1,
-        "correlation.queue_capacity and correlation.workers must be at least 1".into(),
+        s.correlation.workers >= 1
+            && s.correlation.poll_interval_ms >= 1
+            && s.correlation.lease_ms > s.tenant.attempt_timeout_ms,
+        "correlation.workers and correlation.poll_interval_ms must be at least 1, and \
+         correlation.lease_ms above tenant.attempt_timeout_ms"
+            .into(),
     );
     check(
         s.correlation.backoff_base_ms >= 1
@@ -121,8 +125,17 @@ pub(super) fn validate(s: &Settings) -> Result<(), Vec<String>> {
             .into(),
     );
     check(
-        s.store.max_records >= 1,
-        "store.max_records must be at least 1".into(),
+        s.store.max_connections >= 1 && s.store.idempotency_window_secs >= 1,
+        "store.max_connections and store.idempotency_window_secs must be at least 1".into(),
+    );
+    check(
+        ["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| s.store.database_url.starts_with(scheme)),
+        format!(
+            "store.database_url (DATABASE_URL) must start with sqlite: or postgres://, got {}",
+            crate::store::redact(&s.store.database_url)
+        ),
     );
     check(
         s.eligibility

@@ -31,8 +31,9 @@ pub struct SimulatePromptBody {
     pub keywords: Option<Vec<String>>,
 }
 
-/// A request that passed validation: every field present and in range.
-#[derive(Debug, Clone, PartialEq)]
+/// A request that passed validation: every field present and in range. Serialises
+/// canonically, which is what an idempotency key's body hash is computed from.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PromptRequest {
     pub interaction_id: String,
     pub agent_id: String,

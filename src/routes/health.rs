@@ -6,7 +6,7 @@ use axum::{extract::State, http::StatusCode, Json};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::{circuit_breaker::CircuitBreaker, tenant::Tenant};
+use crate::{circuit_breaker::CircuitBreaker, store::PromptStore, tenant::Tenant};
 
 /// Bound on the readiness probe's own tenant check.
 const TENANT_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -16,6 +16,7 @@ pub struct Health {
     /// Cancelled as soon as shutdown begins.
     pub stopping: CancellationToken,
     pub tenant: Arc<dyn Tenant>,
+    pub store: Arc<dyn PromptStore>,
     pub breaker: Arc<CircuitBreaker>,
 }
 
@@ -72,11 +73,19 @@ pub async fn readyz(State(health): State<Health>) -> (StatusCode, Json<Readiness
             }),
         );
     }
-    let tenant = health.tenant.check_ready(TENANT_CHECK_TIMEOUT).await;
-    let ready = tenant.is_ok();
+    let (tenant, store) = tokio::join!(
+        health.tenant.check_ready(TENANT_CHECK_TIMEOUT),
+        tokio::time::timeout(TENANT_CHECK_TIMEOUT, health.store.ping()),
+    );
+    let store = match store {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("no answer within 2 s".to_owned()),
+    };
+    let ready = tenant.is_ok() && store.is_ok();
     let checks = Checks {
         config: "ok",
-        store: "ok".into(),
+        store: store.map_or_else(|e| format!("unreachable: {e}"), |()| "ok".into()),
         tenant: tenant.map_or_else(|e| format!("unreachable: {e}"), |()| "ok".into()),
         breaker,
     };

@@ -3,8 +3,7 @@ use std::sync::Arc;
 use axum::{extract::State, http::header, response::IntoResponse};
 
 use crate::{
-    circuit_breaker::CircuitBreaker, correlation::CorrelationQueue, metrics::Metrics,
-    rate_limit::RateLimiter,
+    circuit_breaker::CircuitBreaker, metrics::Metrics, rate_limit::RateLimiter, store::PromptStore,
 };
 
 /// What the scrape reads, beside the counters: gauges sampled at scrape time.
@@ -12,15 +11,17 @@ use crate::{
 pub struct MetricsSource {
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<dyn RateLimiter>,
-    pub correlation: CorrelationQueue,
+    pub store: Arc<dyn PromptStore>,
     pub breaker: Arc<CircuitBreaker>,
 }
 
 pub async fn metrics(State(source): State<MetricsSource>) -> impl IntoResponse {
     let m = &source.metrics;
     m.rate_limiter_tokens.set(source.limiter.available().await);
-    m.correlation_queue_depth
-        .set(source.correlation.depth() as i64);
+    if let Ok(pending) = source.store.pending_correlations().await {
+        m.correlation_queue_depth
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
+    }
     m.breaker_state.set(source.breaker.state().as_gauge());
     (
         [(

@@ -1,8 +1,11 @@
 //! HTTP routes. Handlers parse, call the service once, and map the result.
 
+mod export;
 pub mod health;
+pub mod ledger;
 pub mod metrics;
 pub mod prompts;
+mod query;
 pub mod simulate;
 
 use std::sync::Arc;
@@ -48,7 +51,14 @@ pub fn router(parts: RouterParts) -> Router {
     // Layers added later run first: auth is checked before a concurrency permit is taken.
     let api = Router::new()
         .route("/simulate-prompt", post(simulate::simulate_prompt))
+        .route("/prompts", get(ledger::list_prompts))
+        .route("/prompts/export", get(ledger::export_prompts))
         .route("/prompts/{prompt_id}", get(prompts::get_prompt))
+        .route(
+            "/prompts/{prompt_id}/feedback",
+            post(ledger::record_feedback),
+        )
+        .route("/stats", get(ledger::stats))
         .route("/openapi.json", get(openapi_document))
         .route_layer(from_fn_with_state(parts.in_flight, limit_in_flight))
         .route_layer(from_fn_with_state(parts.api_keys, require_api_key))

@@ -1,14 +1,26 @@
-use axum::{extract::State, Extension, Json};
+use std::time::Duration;
+
+use axum::{
+    extract::State,
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Extension, Json,
+};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use super::AppState;
 use crate::{
-    domain::{PromptId, SimulatePromptBody},
+    domain::{PromptId, PromptRequest, SimulatePromptBody},
     error::{ApiError, ErrorBody},
     extract::AppJson,
-    middleware::RequestId,
+    middleware::{Caller, RequestId},
     service::{PromptAccepted, RequestContext},
+    store::{IdempotencyBegin, RefusalKind},
 };
+
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// The tutorial's response, with the fields it promised but never filled.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -20,7 +32,7 @@ pub struct SimulatePromptResponse {
     fallback: bool,
     /// Always null here: correlation runs after the response; see `GET /prompts/{id}`.
     transcript_id: Option<String>,
-    /// `pending` (queued) or `skipped` (the correlation queue was full).
+    /// `pending`: the transcript look-up is queued in the ledger.
     #[schema(value_type = String, example = "pending")]
     correlation: &'static str,
 }
@@ -44,15 +56,21 @@ impl From<PromptAccepted> for SimulatePromptResponse {
     path = "/simulate-prompt",
     tag = "prompts",
     request_body = SimulatePromptBody,
-    params(("x-request-id" = Option<String>, Header, description = "Echoed back and passed to the tenant; generated when absent")),
+    params(
+        ("x-request-id" = Option<String>, Header, description = "Echoed back and passed to the tenant; generated when absent"),
+        ("idempotency-key" = Option<String>, Header, description = "Deliver at most once per key (1 to 255 printable characters) within the idempotency window; a repeat replays the first answer"),
+    ),
     responses(
-        (status = 200, description = "Delivered", body = SimulatePromptResponse),
+        (status = 200, description = "Delivered (or replayed, with `idempotent-replayed: true`)", body = SimulatePromptResponse),
         (status = 400, description = "Malformed JSON or an invalid field", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 403, description = "The agent or interaction is not eligible", body = ErrorBody),
         (status = 408, description = "The request did not arrive in time", body = ErrorBody),
+        (status = 409, description = "A request with the same Idempotency-Key is in progress", body = ErrorBody,
+         headers(("retry-after" = u64, description = "Seconds to wait"))),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "The Idempotency-Key was used with another body", body = ErrorBody),
         (status = 429, description = "Local or tenant rate limit", body = ErrorBody,
          headers(("retry-after" = u64, description = "Seconds to wait"))),
         (status = 502, description = "The tenant refused or failed, and so did the fallback", body = ErrorBody),
@@ -65,12 +83,105 @@ impl From<PromptAccepted> for SimulatePromptResponse {
 pub async fn simulate_prompt(
     State(service): State<AppState>,
     request_id: Option<Extension<RequestId>>,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
     AppJson(body): AppJson<SimulatePromptBody>,
-) -> Result<Json<SimulatePromptResponse>, ApiError> {
-    let request = body.validate(service.limits)?;
+) -> Response {
+    let request = match body.validate(service.limits) {
+        Ok(request) => request,
+        Err(error) => {
+            service.count_refusal(RefusalKind::Invalid).await;
+            return error.into_response();
+        }
+    };
     let context = RequestContext {
         request_id: request_id.map(|Extension(id)| id.0),
     };
-    let accepted = service.submit(request, &context).await?;
-    Ok(Json(accepted.into()))
+    let key = match idempotency_key(&headers) {
+        Ok(key) => key,
+        Err(error) => return error.into_response(),
+    };
+    let Some(key) = key else {
+        return match service.submit(request, &context).await {
+            Ok(accepted) => Json(SimulatePromptResponse::from(accepted)).into_response(),
+            Err(error) => ApiError::from(error).into_response(),
+        };
+    };
+    // Keys are per caller when auth is on, so two clients cannot collide or read each other's.
+    let scope = caller
+        .and_then(|Extension(Caller(fingerprint))| fingerprint)
+        .unwrap_or_else(|| "-".to_owned());
+    let window = Duration::from_secs(service.idempotency_window_secs);
+    let store = &service.store;
+    let begun = store
+        .begin_idempotent(&scope, &key, &request_hash(&request), window)
+        .await;
+    match begun {
+        Err(error) => {
+            tracing::error!(%error, "idempotency check failed");
+            ApiError::Internal.into_response()
+        }
+        Ok(IdempotencyBegin::InProgress) => ApiError::IdempotencyInProgress.into_response(),
+        Ok(IdempotencyBegin::Mismatch) => ApiError::IdempotencyKeyReused.into_response(),
+        Ok(IdempotencyBegin::Completed { status, body }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let mut response = (status, Json(body)).into_response();
+            response
+                .headers_mut()
+                .insert(REPLAYED, HeaderValue::from_static("true"));
+            response
+        }
+        Ok(IdempotencyBegin::Started) => {
+            let result = service.submit(request, &context).await;
+            // Only answers a retry could not change are kept for replay; a 429 or 5xx frees
+            // the key so the caller's retry can still deliver.
+            let (kept, response) = match result {
+                Ok(accepted) => {
+                    let body = serde_json::to_value(SimulatePromptResponse::from(accepted))
+                        .unwrap_or_default();
+                    (
+                        Some((StatusCode::OK, body.clone())),
+                        Json(body).into_response(),
+                    )
+                }
+                Err(error) => {
+                    let error = ApiError::from(error);
+                    let kept = (error.status() == StatusCode::FORBIDDEN)
+                        .then(|| (error.status(), error.body()));
+                    (kept, error.into_response())
+                }
+            };
+            let recorded = match kept {
+                Some((status, body)) => {
+                    store
+                        .complete_idempotent(&scope, &key, status.as_u16(), &body)
+                        .await
+                }
+                None => store.abandon_idempotent(&scope, &key).await,
+            };
+            if let Err(error) = recorded {
+                tracing::error!(%error, "could not record the idempotent answer");
+            }
+            response
+        }
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::InvalidField {
+            field: "Idempotency-Key".into(),
+            message: "Idempotency-Key must be 1 to 255 printable characters".into(),
+        });
+    }
+    Ok(Some(key.to_owned()))
+}
+
+fn request_hash(request: &PromptRequest) -> String {
+    let canonical = serde_json::to_vec(request).unwrap_or_default();
+    hex::encode(Sha256::digest(canonical))
 }

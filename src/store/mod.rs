@@ -10,7 +10,6 @@
 
 mod cursor;
 mod export;
-mod lazy;
 mod postgres;
 mod record;
 mod rows;
@@ -30,7 +29,6 @@ use futures::stream::BoxStream;
 use time::OffsetDateTime;
 
 pub use cursor::Cursor;
-pub use lazy::connect_lazy;
 pub use postgres::PostgresStore;
 pub use record::{CorrelationState, CorrelationUpdate, DeliveryStatus, PromptRecord};
 pub use sqlite::SqliteStore;
@@ -39,10 +37,7 @@ pub use types::{
     LedgerOptions, ListQuery, PromptPage, RefusalCount, RefusalKind, StatsQuery, StatsRow,
 };
 
-use crate::{
-    config::{StoreBackend, StoreSettings},
-    domain::PromptId,
-};
+use crate::domain::PromptId;
 
 /// The URL the service uses when none is configured.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/cxone-assist.db";
@@ -71,6 +66,9 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 pub trait PromptStore: Send + Sync {
     /// A cheap round trip (`SELECT 1`), for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Correlation jobs not yet finished, leased or not (the queue's depth, for metrics).
+    async fn pending_correlations(&self) -> Result<u64, StoreError>;
 
     /// Stores a record (with its attempts) and no correlation job.
     async fn insert(&self, record: PromptRecord) -> Result<(), StoreError>;
@@ -207,15 +205,6 @@ pub async fn connect(
             "database URL {} has no scheme: use sqlite:// or postgres://",
             redact(database_url)
         ))),
-    }
-}
-
-/// Transitional, until start-up calls [`connect`]: the `memory` backend as a private
-/// in-memory SQLite database (lost on restart, as before), connected on first use.
-/// `max_records` no longer applies; [`PromptStore::prune`] bounds a durable ledger.
-pub fn from_settings(settings: &StoreSettings) -> Arc<dyn PromptStore> {
-    match settings.backend {
-        StoreBackend::Memory => connect_lazy("sqlite::memory:", &LedgerOptions::default()),
     }
 }
 

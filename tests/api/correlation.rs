@@ -73,33 +73,6 @@ async fn a_transcript_that_never_appears_ends_as_failed() {
 }
 
 #[tokio::test]
-async fn a_full_correlation_queue_never_fails_a_delivery() {
-    let app = spawn_app_with(|s| {
-        s.correlation.queue_capacity = 1;
-        s.correlation.workers = 1;
-        s.correlation.drain_timeout_ms = 100;
-    })
-    .await;
-    app.mount_tenant(delivered()).await;
-    Mock::given(method("GET"))
-        .and(path(TRANSCRIPTS_PATH))
-        .respond_with(ResponseTemplate::new(404).set_delay(Duration::from_secs(5)))
-        .mount(&app.tenant)
-        .await;
-
-    let mut states = Vec::new();
-    for _ in 0..5 {
-        let response = app.post_prompt(&prompt_body()).await;
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().await.unwrap();
-        states.push(body["correlation"].as_str().unwrap().to_owned());
-    }
-    assert!(states.iter().any(|s| s == "skipped"), "{states:?}");
-    assert!(states.iter().any(|s| s == "pending"), "{states:?}");
-    app.stop().await.unwrap();
-}
-
-#[tokio::test]
 async fn unknown_prompt_ids_are_a_json_404() {
     let app = spawn_app().await;
     let response = app.get_prompt("prompt_nope").await;

@@ -19,6 +19,7 @@ pub const TOKEN_PATH: &str = "/oauth/token";
 
 pub struct TestApp {
     pub address: SocketAddr,
+    database_url: String,
     /// The separate metrics listener, when the test configured one.
     pub metrics_addr: Option<SocketAddr>,
     pub client: reqwest::Client,
@@ -48,9 +49,36 @@ pub fn test_settings(tenant: &MockServer, auth: &MockServer) -> Settings {
     s.correlation.backoff_base_ms = 20;
     s.correlation.backoff_max_ms = 40;
     s.correlation.give_up_after_ms = 2_000;
+    s.correlation.poll_interval_ms = 20;
+    s.store.database_url = temp_ledger();
     // Retry tests count every POST; the breaker has tests of its own.
     s.breaker.failure_threshold = 1_000;
     s
+}
+
+/// A fresh PostgreSQL schema on `TEST_DATABASE_URL`, as a URL whose connections use it;
+/// `None` when the variable is unset.
+pub async fn postgres_schema() -> Option<String> {
+    use sqlx::Connection;
+    let base = std::env::var("TEST_DATABASE_URL").ok()?;
+    let schema = format!("test_api_{}", ulid::Ulid::new().to_string().to_lowercase());
+    let mut connection = sqlx::PgConnection::connect(&base)
+        .await
+        .expect("TEST_DATABASE_URL connects");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut connection)
+        .await
+        .expect("schema created");
+    let separator = if base.contains('?') { '&' } else { '?' };
+    Some(format!(
+        "{base}{separator}options=-c%20search_path%3D{schema}"
+    ))
+}
+
+/// A fresh SQLite ledger file for one test.
+pub fn temp_ledger() -> String {
+    let dir = std::env::temp_dir().join(format!("cxone-assist-ledger-{}", ulid::Ulid::new()));
+    format!("sqlite://{}/ledger.db", dir.display())
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -62,6 +90,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let auth = MockServer::start().await;
     let mut settings = test_settings(&tenant, &auth);
     configure(&mut settings);
+    let database_url = settings.store.database_url.clone();
     let clock = ManualClock::default();
     let app = Application::build_with_clock(settings, Arc::new(clock.clone()))
         .await
@@ -74,6 +103,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     }));
     TestApp {
         address,
+        database_url,
         metrics_addr,
         client: reqwest::Client::new(),
         tenant,
@@ -190,6 +220,16 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// A second handle on the app's ledger, as another replica would have.
+    pub async fn store(&self) -> std::sync::Arc<dyn cxone_assist::store::PromptStore> {
+        cxone_assist::store::connect(
+            &self.database_url,
+            &cxone_assist::store::LedgerOptions::default(),
+        )
+        .await
+        .expect("the ledger opens")
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

@@ -3,6 +3,7 @@ mod correlation;
 mod delivery;
 mod eligibility;
 mod helpers;
+mod ledger;
 mod observability;
 mod openapi;
 mod process;

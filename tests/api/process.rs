@@ -76,7 +76,13 @@ struct Running {
 
 impl Running {
     async fn start(tenant: &MockServer, auth: &MockServer) -> Running {
-        let mut child = command()
+        Self::start_with(tenant, auth, &[]).await
+    }
+
+    async fn start_with(tenant: &MockServer, auth: &MockServer, env: &[(&str, &str)]) -> Running {
+        let mut command = command();
+        command.envs(env.iter().copied());
+        let mut child = command
             .env("CXONE_TENANT_URL", tenant.uri())
             .env("CXONE_TOKEN_URL", format!("{}{TOKEN_PATH}", auth.uri()))
             .env("CXONE_CLIENT_ID", "test-client")
@@ -274,4 +280,87 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
     let (code, logs) = running.wait();
     assert_eq!(code, Some(0), "{logs}");
     assert!(logs.contains("SIGTERM received"), "{logs}");
+}
+
+#[tokio::test]
+async fn after_sigkill_mid_load_every_answered_prompt_has_its_record() {
+    let tenant = MockServer::start().await;
+    let auth = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(token_response(3600))
+        .mount(&auth)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(PROMPTS_PATH))
+        .respond_with(delivered().set_delay(Duration::from_millis(30)))
+        .mount(&tenant)
+        .await;
+    let ledger = temp_ledger();
+    let env = [
+        ("DATABASE_URL", ledger.as_str()),
+        ("RATE_LIMIT_BURST", "100000"),
+        ("RATE_LIMIT_PER_SECOND", "100000"),
+    ];
+
+    let running = Running::start_with(&tenant, &auth, &env).await;
+    let url = format!("http://{}/simulate-prompt", running.address);
+    let client = reqwest::Client::new();
+    let load = async {
+        // Ten clients sending prompts back to back until the process dies under them.
+        let clients = (0..10).map(|c| {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let mut answered = Vec::new();
+                for n in 0..200 {
+                    let mut body = prompt_body();
+                    body["interactionId"] = serde_json::json!(format!("int_{c}_{n}"));
+                    match client.post(&url).json(&body).send().await {
+                        Ok(r) if r.status() == 200 => {
+                            let body: Value = r.json().await.unwrap_or_default();
+                            if let Some(id) = body["promptId"].as_str() {
+                                answered.push(id.to_owned());
+                            }
+                        }
+                        _ => break,
+                    }
+                }
+                answered
+            }
+        });
+        futures::future::join_all(clients).await
+    };
+    let kill = async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        signal::kill(
+            Pid::from_raw(running.child.id() as i32),
+            signal::Signal::SIGKILL,
+        )
+        .unwrap();
+    };
+    let (answered, ()) = tokio::join!(load, kill);
+    let answered: Vec<String> = answered.into_iter().flatten().collect();
+    let (code, _) = running.wait();
+    assert_eq!(code, None, "killed by a signal");
+    assert!(
+        answered.len() > 10,
+        "the load ran before the kill: {}",
+        answered.len()
+    );
+
+    let restarted = Running::start_with(&tenant, &auth, &env).await;
+    for id in &answered {
+        let response = client
+            .get(format!("http://{}/prompts/{id}", restarted.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "{id} was answered 200 but has no record"
+        );
+    }
+    restarted.terminate();
+    restarted.wait();
 }

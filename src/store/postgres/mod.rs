@@ -67,6 +67,13 @@ impl PromptStore for PostgresStore {
         Ok(())
     }
 
+    async fn pending_correlations(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM correlation_jobs")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
     async fn insert(&self, record: PromptRecord) -> Result<(), StoreError> {
         self.write_record(&record, None).await
     }
