@@ -67,6 +67,23 @@ fn an_invalid_setting_is_a_startup_error_naming_it() {
     );
 }
 
+/// A tenant (and token endpoint) that accepts every prompt after `delay`.
+async fn tenant_delivering_after(delay: Duration) -> (MockServer, MockServer) {
+    let tenant = MockServer::start().await;
+    let auth = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(token_response(3600))
+        .mount(&auth)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(PROMPTS_PATH))
+        .respond_with(delivered().set_delay(delay))
+        .mount(&tenant)
+        .await;
+    (tenant, auth)
+}
+
 /// The service as a child process with its log lines collected.
 struct Running {
     child: Child,
@@ -241,18 +258,7 @@ async fn secrets_never_reach_the_logs() {
 
 #[tokio::test]
 async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
-    let tenant = MockServer::start().await;
-    let auth = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(token_response(3600))
-        .mount(&auth)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(PROMPTS_PATH))
-        .respond_with(delivered().set_delay(Duration::from_millis(800)))
-        .mount(&tenant)
-        .await;
+    let (tenant, auth) = tenant_delivering_after(Duration::from_millis(800)).await;
 
     let running = Running::start(&tenant, &auth).await;
     let url = format!("http://{}/simulate-prompt", running.address);
@@ -284,18 +290,7 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
 
 #[tokio::test]
 async fn after_sigkill_mid_load_every_answered_prompt_has_its_record() {
-    let tenant = MockServer::start().await;
-    let auth = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(token_response(3600))
-        .mount(&auth)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(PROMPTS_PATH))
-        .respond_with(delivered().set_delay(Duration::from_millis(30)))
-        .mount(&tenant)
-        .await;
+    let (tenant, auth) = tenant_delivering_after(Duration::from_millis(30)).await;
     let ledger = temp_ledger();
     let env = [
         ("DATABASE_URL", ledger.as_str()),
