@@ -66,7 +66,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    telemetry::init(&settings.log);
+    let telemetry = telemetry::init(&settings.log, &settings.otlp);
 
     let result = match cli.command {
         Some(Command::FakeTenant { listen }) => run_fake_tenant(listen, settings).await,
@@ -76,6 +76,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             Err(error) => Err(error),
         },
     };
+    telemetry.shutdown().await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

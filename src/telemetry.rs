@@ -1,29 +1,88 @@
-//! Structured logging. Secrets are `SecretString`s whose `Debug` prints a placeholder, and
-//! request headers are never recorded, so no log line carries a credential.
+//! Structured logging, and optionally OpenTelemetry trace export over OTLP/HTTP. Secrets are
+//! `SecretString`s whose `Debug` prints a placeholder, and request headers are never recorded,
+//! so no log line or span carries a credential.
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::{fmt, EnvFilter};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer};
 
-use crate::config::{LogFormat, LogSettings};
+use crate::config::{LogFormat, LogSettings, OtlpSettings};
+
+/// Keeps the trace exporter alive; [`Telemetry::shutdown`] flushes the last spans.
+#[must_use]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Exports spans still buffered. The exporter runs on its own thread with a blocking
+    /// client, so this waits off the async workers.
+    pub async fn shutdown(self) {
+        if let Some(provider) = self.provider {
+            let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+        }
+    }
+}
 
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides the configured level.
 /// Returns quietly if one is already installed (tests build several applications).
-pub fn init(settings: &LogSettings) {
+pub fn init(log: &LogSettings, otlp: &OtlpSettings) -> Telemetry {
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&settings.level))
+        .or_else(|_| EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = fmt()
-        .with_env_filter(filter)
+    let fmt = fmt::layer()
         .with_writer(std::io::stderr)
         // Colour codes only help a terminal; in files and pipelines they are noise.
         .with_ansi(std::io::stderr().is_terminal());
-    let _ = match settings.format {
-        LogFormat::Human => builder.try_init(),
-        LogFormat::Json => builder
+    let fmt = match log.format {
+        LogFormat::Human => fmt.boxed(),
+        LogFormat::Json => fmt
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .try_init(),
+            .boxed(),
     };
+    let provider = otlp.endpoint.as_deref().and_then(tracer_provider);
+    let traces = provider.as_ref().map(|provider| {
+        tracing_opentelemetry::layer().with_tracer(provider.tracer("cxone-assist"))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(traces)
+        .try_init();
+    if let Some(endpoint) = &otlp.endpoint {
+        if provider.is_some() {
+            tracing::info!(%endpoint, "exporting traces over OTLP");
+        }
+    }
+    Telemetry { provider }
+}
+
+/// A batch exporter to `{endpoint}/v1/traces`; `None` (with a message) when it cannot be
+/// built, since tracing is optional and must not stop the service.
+fn tracer_provider(endpoint: &str) -> Option<SdkTracerProvider> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
+        .build();
+    match exporter {
+        Ok(exporter) => Some(
+            SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(
+                    opentelemetry_sdk::Resource::builder()
+                        .with_service_name("cxone-assist")
+                        .build(),
+                )
+                .build(),
+        ),
+        Err(error) => {
+            eprintln!("cxone-assist: OTLP trace export disabled: {error}");
+            None
+        }
+    }
 }

@@ -66,6 +66,10 @@ pub(super) const VARIABLES: &[(&str, Apply)] = &[
         s.store.database_url = v.trim().to_owned();
         Ok(())
     }),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", |s, v| {
+        s.otlp.endpoint = Some(v.trim().to_owned());
+        Ok(())
+    }),
     ("LOG_FORMAT", |s, v| {
         s.log.format = match v.trim() {
             "human" => LogFormat::Human,

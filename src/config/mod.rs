@@ -40,6 +40,8 @@ pub struct Settings {
     pub store: StoreSettings,
     /// Log output.
     pub log: LogSettings,
+    /// OpenTelemetry trace export; off unless an endpoint is set.
+    pub otlp: OtlpSettings,
     /// The embedded fake tenant used by `--sandbox`.
     pub sandbox: SandboxSettings,
 }
@@ -405,6 +407,14 @@ impl Default for LogSettings {
             level: "info".into(),
         }
     }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtlpSettings {
+    /// Base URL of an OTLP/HTTP collector (`OTEL_EXPORTER_OTLP_ENDPOINT`, e.g.
+    /// `http://otel-collector:4318`); spans go to `{endpoint}/v1/traces`. Unset: no export.
+    pub endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

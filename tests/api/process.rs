@@ -359,3 +359,36 @@ async fn after_sigkill_mid_load_every_answered_prompt_has_its_record() {
     restarted.terminate();
     restarted.wait();
 }
+
+#[tokio::test]
+async fn traces_are_exported_over_otlp_when_configured() {
+    let (tenant, auth) = tenant_delivering_after(Duration::ZERO).await;
+    let collector = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/traces"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&collector)
+        .await;
+    let endpoint = collector.uri();
+    let running = Running::start_with(
+        &tenant,
+        &auth,
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)],
+    )
+    .await;
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/simulate-prompt", running.address))
+        .json(&prompt_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    running.terminate();
+    let (code, logs) = running.wait();
+    assert_eq!(code, Some(0), "{logs}");
+
+    let exports = collector.received_requests().await.unwrap();
+    assert!(!exports.is_empty(), "spans were flushed at shutdown");
+    assert_eq!(exports[0].headers["content-type"], "application/x-protobuf");
+    assert!(!exports[0].body.is_empty());
+}
