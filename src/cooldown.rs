@@ -14,7 +14,9 @@ pub struct RateLimitCooldown {
 impl RateLimitCooldown {
     /// Records a 429; the cooldown only ever extends.
     pub fn note(&self, retry_after: Duration) {
-        let candidate = Instant::now() + retry_after;
+        let Some(candidate) = Instant::now().checked_add(retry_after) else {
+            return;
+        };
         let mut until = self.until.lock().unwrap_or_else(|e| e.into_inner());
         if until.is_none_or(|current| current < candidate) {
             *until = Some(candidate);

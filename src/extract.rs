@@ -38,6 +38,26 @@ where
     }
 }
 
+/// A path parameter; a malformed one (not UTF-8) gets the service's 400, not axum's text.
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| PathParam(value))
+            .map_err(|_| ApiError::InvalidField {
+                field: "promptId".into(),
+                message: "the prompt id in the path is not valid".into(),
+            })
+    }
+}
+
 /// The configured body limit, made visible to the extractor so its 413 can say the number.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);

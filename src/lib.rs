@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod rate_limit;
+pub mod refusals;
 pub mod retention;
 pub mod retry;
 pub mod routes;

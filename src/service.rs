@@ -14,6 +14,7 @@ use crate::{
     keywords::KeywordVocabulary,
     metrics::{DeliveryOutcome, Metrics},
     rate_limit::{Limited, RateLimiter},
+    refusals::RefusalCounter,
     store::{CorrelationState, DeliveryStatus, PromptRecord, PromptStore, RefusalKind, StoreError},
     tenant::OutboundPrompt,
 };
@@ -23,6 +24,9 @@ pub struct PromptService {
     pub limiter: Arc<dyn RateLimiter>,
     pub deliverer: Deliverer,
     pub store: Arc<dyn PromptStore>,
+    pub refusals: Arc<RefusalCounter>,
+    /// Deliveries in progress, detached from their HTTP requests; drained on shutdown.
+    pub tasks: tokio_util::task::TaskTracker,
     pub correlation: CorrelationWaker,
     /// A delivered prompt's correlation job gives up after this.
     pub correlation_give_up: Duration,
@@ -72,12 +76,12 @@ impl PromptService {
         // Cheapest checks first, and before the bucket, so refused requests cost no token.
         if let Err(ineligible) = self.eligibility.check(&request.agent_id, request.sentiment) {
             self.metrics.delivery(DeliveryOutcome::Ineligible);
-            self.count_refusal(RefusalKind::Ineligible).await;
+            self.count_refusal(RefusalKind::Ineligible);
             return Err(SubmitError::Ineligible(ineligible));
         }
         if let Err(limited) = self.limiter.try_acquire().await {
             self.metrics.delivery(DeliveryOutcome::RateLimited);
-            self.count_refusal(RefusalKind::RateLimited).await;
+            self.count_refusal(RefusalKind::RateLimited);
             return Err(SubmitError::RateLimited(limited));
         }
 
@@ -213,15 +217,9 @@ impl PromptService {
         }
     }
 
-    /// Refused requests are counted in the ledger (per day), not recorded one by one.
-    pub async fn count_refusal(&self, kind: RefusalKind) {
-        if let Err(error) = self
-            .store
-            .count_refusal(kind, OffsetDateTime::now_utc())
-            .await
-        {
-            tracing::warn!(%error, "could not count a refused request");
-        }
+    /// Refused requests are counted (per day in the ledger), not recorded one by one.
+    pub fn count_refusal(&self, kind: RefusalKind) {
+        self.refusals.count(kind);
     }
 }
 

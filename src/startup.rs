@@ -21,7 +21,9 @@ use crate::{
     keywords::KeywordVocabulary,
     metrics::Metrics,
     middleware::{ApiKeys, InFlightLimit},
-    rate_limit, retention,
+    rate_limit,
+    refusals::{self, RefusalCounter},
+    retention,
     retry::Backoff,
     routes::{self, Health, MetricsSource, RouterParts},
     server::{self, ServeOptions},
@@ -38,6 +40,9 @@ pub struct Application {
     correlation: CorrelationWorker,
     sandbox: Option<FakeTenant>,
     retention: Option<tokio::task::JoinHandle<()>>,
+    refusals_flusher: tokio::task::JoinHandle<()>,
+    /// Deliveries detached from their requests.
+    deliveries: tokio_util::task::TaskTracker,
     /// Cancelled when shutdown begins; readiness and the retention task read it.
     stopping: CancellationToken,
     header_read_timeout: Duration,
@@ -92,6 +97,8 @@ impl Application {
             clock.clone(),
         ));
         let limiter = rate_limit::from_settings(&settings.rate_limit, clock);
+        let refusals = Arc::new(RefusalCounter::default());
+        let deliveries = tokio_util::task::TaskTracker::new();
         let delivery = &settings.delivery;
         let deliverer = Deliverer {
             tenant: tenant.clone(),
@@ -113,6 +120,8 @@ impl Application {
             limiter: limiter.clone(),
             deliverer,
             store: store.clone(),
+            refusals: refusals.clone(),
+            tasks: deliveries.clone(),
             correlation: waker,
             correlation_give_up: Duration::from_millis(settings.correlation.give_up_after_ms),
             metrics: metrics.clone(),
@@ -129,6 +138,12 @@ impl Application {
         let api_keys = ApiKeys::new(&settings.auth.api_keys);
         announce_auth(&api_keys, settings.sandbox.enabled);
         let stopping = CancellationToken::new();
+        let refusals_flusher = refusals::spawn_flusher(
+            refusals,
+            store.clone(),
+            Duration::from_secs(1),
+            stopping.clone(),
+        );
         let retention = retention::spawn(
             store.clone(),
             settings.store.retention_days,
@@ -170,6 +185,8 @@ impl Application {
             correlation,
             sandbox,
             retention,
+            refusals_flusher,
+            deliveries,
             stopping,
             header_read_timeout: Duration::from_millis(settings.server.header_read_timeout_ms),
             shutdown_grace: Duration::from_millis(settings.server.shutdown_grace_ms),
@@ -228,7 +245,17 @@ impl Application {
                 tracing::error!(%error, "server task failed");
             }
         }
+        // Deliveries whose callers hung up still finish and record (bounded by their deadline).
+        self.deliveries.close();
+        if tokio::time::timeout(self.shutdown_grace, self.deliveries.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("deliveries still running at the end of the grace period");
+        }
         self.correlation.shutdown().await;
+        // `stopping` is cancelled: it makes its last flush and returns.
+        let _ = self.refusals_flusher.await;
         if let Some(retention) = self.retention {
             // It stops at its next batch boundary: `stopping` is already cancelled.
             let _ = retention.await;
@@ -275,6 +302,7 @@ fn build_tenant(
             scope: t.scope.clone(),
             refresh_skew: Duration::from_secs(t.token_refresh_skew_secs),
             refresh_skew_max_fraction: t.token_refresh_skew_max_fraction,
+            request_timeout: Duration::from_millis(t.attempt_timeout_ms),
         },
         clock,
         metrics.clone(),

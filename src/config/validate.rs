@@ -56,8 +56,28 @@ pub(super) fn validate(s: &Settings) -> Result<(), Vec<String>> {
         ),
     );
     check(
-        s.breaker.failure_threshold >= 1 && s.breaker.cooldown_ms >= 1,
-        "breaker.failure_threshold and breaker.cooldown_ms must be at least 1".into(),
+        s.breaker.failure_threshold >= 1 && (1..=86_400_000).contains(&s.breaker.cooldown_ms),
+        "breaker.failure_threshold must be at least 1 and breaker.cooldown_ms 1..=86400000".into(),
+    );
+    check(
+        s.store.retention_days <= 36_500 && s.store.prune_interval_secs >= 1,
+        "store.retention_days must be at most 36500 and store.prune_interval_secs at least 1"
+            .into(),
+    );
+    let api_routes = [
+        "/simulate-prompt",
+        "/prompts",
+        "/stats",
+        "/healthz",
+        "/readyz",
+        "/openapi.json",
+    ];
+    check(
+        !api_routes.contains(&s.metrics.path.as_str()) && !s.metrics.path.starts_with("/prompts/"),
+        format!(
+            "metrics.path `{}` collides with an API route",
+            s.metrics.path
+        ),
     );
     check(
         s.auth

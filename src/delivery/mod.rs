@@ -143,8 +143,10 @@ impl Deliverer {
                 }
                 AttemptOutcome::RateLimited { retry_after } => {
                     let asked = retry_after.unwrap_or_else(|| policy.backoff.delay_random(number));
-                    // Later requests wait this out too, instead of each meeting a 429.
-                    self.cooldown.note(asked);
+                    // Later requests wait this out too (capped like our own wait), instead of
+                    // each meeting a 429. The tenant is up: a 429 is an answer.
+                    self.cooldown.note(asked.min(policy.retry_after_max));
+                    self.breaker.record_success();
                     let wait = clamp_retry_after(asked, policy.retry_after_max, rand::random());
                     // Waiting past the deadline would only turn a clear 429 into a 504.
                     if last || Instant::now() + wait >= deadline {

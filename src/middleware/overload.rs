@@ -29,8 +29,24 @@ pub async fn limit_in_flight(
         limit.metrics.overload_rejections.inc();
         return ApiError::Overloaded.into_response();
     };
-    limit.metrics.in_flight.inc();
-    let response = tokio::time::timeout(limit.http_timeout, next.run(request)).await;
-    limit.metrics.in_flight.dec();
-    response.unwrap_or_else(|_| ApiError::RequestTimeout.into_response())
+    let _gauge = InFlightGauge::enter(&limit.metrics);
+    tokio::time::timeout(limit.http_timeout, next.run(request))
+        .await
+        .unwrap_or_else(|_| ApiError::RequestTimeout.into_response())
+}
+
+/// Counts a request in flight until dropped, so a cancelled request is counted out too.
+struct InFlightGauge<'a>(&'a Metrics);
+
+impl<'a> InFlightGauge<'a> {
+    fn enter(metrics: &'a Metrics) -> Self {
+        metrics.in_flight.inc();
+        Self(metrics)
+    }
+}
+
+impl Drop for InFlightGauge<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
 }

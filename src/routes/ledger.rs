@@ -2,7 +2,7 @@
 
 use axum::{
     body::Body,
-    extract::{Path, RawQuery, State},
+    extract::{RawQuery, State},
     http::{header, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -14,7 +14,7 @@ use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 use super::{export, query::Params, AppState};
 use crate::{
     error::{ApiError, ErrorBody},
-    extract::AppJson,
+    extract::{AppJson, PathParam},
     store::{
         Cursor, Feedback, FeedbackKind, FeedbackOutcome, GroupBy, ListQuery, PromptRecord,
         RefusalCount, StatsQuery, StatsRow, StoreError,
@@ -67,7 +67,7 @@ pub struct FeedbackResponse {
     security((), ("api_key" = [])))]
 pub async fn record_feedback(
     State(service): State<AppState>,
-    Path(prompt_id): Path<String>,
+    PathParam(prompt_id): PathParam,
     AppJson(body): AppJson<FeedbackBody>,
 ) -> Result<Response, ApiError> {
     let invalid = |field: &str, message: String| ApiError::InvalidField {

@@ -1,11 +1,9 @@
-use axum::{
-    extract::{Path, State},
-    Json,
-};
+use axum::{extract::State, Json};
 
 use super::AppState;
 use crate::{
     error::{ApiError, ErrorBody},
+    extract::PathParam,
     store::PromptRecord,
 };
 
@@ -17,6 +15,7 @@ use crate::{
     params(("prompt_id" = String, Path, description = "The promptId a delivery returned")),
     responses(
         (status = 200, description = "The record", body = PromptRecord),
+        (status = 400, description = "A malformed id", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 404, description = "No such prompt", body = ErrorBody),
         (status = 503, description = "Too many requests in flight", body = ErrorBody),
@@ -25,7 +24,7 @@ use crate::{
 )]
 pub async fn get_prompt(
     State(service): State<AppState>,
-    Path(prompt_id): Path<String>,
+    PathParam(prompt_id): PathParam,
 ) -> Result<Json<PromptRecord>, ApiError> {
     let record = service.find(&prompt_id).await.map_err(|error| {
         tracing::error!(%error, "record look-up failed");

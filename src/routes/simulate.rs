@@ -8,6 +8,7 @@ use axum::{
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use super::AppState;
 use crate::{
@@ -90,7 +91,7 @@ pub async fn simulate_prompt(
     let request = match body.validate(service.limits) {
         Ok(request) => request,
         Err(error) => {
-            service.count_refusal(RefusalKind::Invalid).await;
+            service.count_refusal(RefusalKind::Invalid);
             return error.into_response();
         }
     };
@@ -101,16 +102,37 @@ pub async fn simulate_prompt(
         Ok(key) => key,
         Err(error) => return error.into_response(),
     };
+    // Scoped to the caller's key when auth is on, so two clients cannot collide.
+    let scope = caller
+        .and_then(|Extension(Caller(fingerprint))| fingerprint)
+        .unwrap_or_else(|| "-".to_owned());
+    // Delivery and its record run in a task the service owns: a caller that hangs up (or the
+    // whole-request timeout) must not leave a delivered prompt unrecorded or a key claimed.
+    let worker = service.clone();
+    service
+        .tasks
+        .spawn(
+            async move { deliver(&worker, request, context, key, scope).await }
+                // The request's span (with its id) follows the work into the task.
+                .instrument(tracing::Span::current()),
+        )
+        .await
+        .unwrap_or_else(|_| ApiError::Internal.into_response())
+}
+
+async fn deliver(
+    service: &AppState,
+    request: PromptRequest,
+    context: RequestContext,
+    key: Option<String>,
+    scope: String,
+) -> Response {
     let Some(key) = key else {
         return match service.submit(request, &context).await {
             Ok(accepted) => Json(SimulatePromptResponse::from(accepted)).into_response(),
             Err(error) => ApiError::from(error).into_response(),
         };
     };
-    // Keys are per caller when auth is on, so two clients cannot collide or read each other's.
-    let scope = caller
-        .and_then(|Extension(Caller(fingerprint))| fingerprint)
-        .unwrap_or_else(|| "-".to_owned());
     let window = Duration::from_secs(service.idempotency_window_secs);
     let store = &service.store;
     let begun = store

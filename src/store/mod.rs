@@ -156,8 +156,13 @@ pub trait PromptStore: Send + Sync {
         to: Option<OffsetDateTime>,
     ) -> BoxStream<'_, Result<PromptRecord, StoreError>>;
 
-    /// Counts one refusal on `at`'s UTC day.
-    async fn count_refusal(&self, kind: RefusalKind, at: OffsetDateTime) -> Result<(), StoreError>;
+    /// Adds `count` refusals of `kind` to `at`'s UTC day.
+    async fn count_refusals(
+        &self,
+        kind: RefusalKind,
+        at: OffsetDateTime,
+        count: u64,
+    ) -> Result<(), StoreError>;
 
     /// Refusal counts for the UTC days overlapping `[from, to)`, by day then kind.
     async fn refusals(

@@ -157,7 +157,7 @@ pub(super) const PROMPT_EXISTS: &str =
     "SELECT COUNT(*) FROM prompts WHERE prompt_id = $1 OR primary_prompt_id = $1";
 
 pub(super) const COUNT_REFUSAL: &str = "INSERT INTO refusals (day, kind, count) \
-     VALUES ($1, $2, 1) ON CONFLICT (day, kind) DO UPDATE SET count = refusals.count + 1";
+     VALUES ($1, $2, $3) ON CONFLICT (day, kind) DO UPDATE SET count = refusals.count + $3";
 
 /// `$1` cutoff, `$2` batch: the oldest first, so repeated calls make steady progress.
 pub(super) const PRUNE_PROMPTS: &str = "DELETE FROM prompts WHERE prompt_id IN \

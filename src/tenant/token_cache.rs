@@ -23,6 +23,8 @@ use crate::{
 
 /// Lifetime assumed when the token response omits `expires_in` (the tutorial's figure).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+/// Tokens are refreshed at least daily, whatever `expires_in` claims.
+const MAX_LIFETIME: Duration = Duration::from_secs(86_400);
 
 /// A cached access token. Its value never appears in `Debug` output or logs.
 #[derive(Debug)]
@@ -56,6 +58,8 @@ pub struct TokenCacheSettings {
     pub refresh_skew: Duration,
     /// ...capped at this fraction of the token's lifetime.
     pub refresh_skew_max_fraction: f64,
+    /// Bound on one token request.
+    pub request_timeout: Duration,
 }
 
 type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Token>, TokenError>>>;
@@ -196,6 +200,9 @@ impl Inner {
             .post(s.token_url.clone())
             .header(reqwest::header::ACCEPT, "application/json")
             .form(&form)
+            // Without this a token endpoint that accepts and never answers would hold the
+            // shared fetch forever, and every caller would join it.
+            .timeout(s.request_timeout)
             .send()
             .await
             .map_err(|e| {
@@ -205,7 +212,8 @@ impl Inner {
             })?;
         let status = response.status();
         let code = status.as_u16();
-        if status.is_client_error() {
+        // Only these say the credentials are wrong; a 408 or 429 is worth trying again.
+        if matches!(code, 400 | 401 | 403) {
             tracing::error!(status = code, "token endpoint refused the credentials");
             return Err((Some(code), TokenError::Rejected { status: code }));
         }
@@ -220,7 +228,8 @@ impl Inner {
         })?;
         let lifetime = body
             .expires_in
-            .map_or(DEFAULT_LIFETIME, Duration::from_secs);
+            .map_or(DEFAULT_LIFETIME, Duration::from_secs)
+            .min(MAX_LIFETIME);
         tracing::info!(expires_in_secs = lifetime.as_secs(), "fetched access token");
         let usable = usable_lifetime(lifetime, s.refresh_skew, s.refresh_skew_max_fraction);
         let token = Token {

@@ -183,7 +183,15 @@ async fn stats_count_deliveries_feedback_and_refusals() {
     ineligible["sentiment"] = json!(-0.9);
     assert_eq!(app.post_prompt(&ineligible).await.status(), 403);
 
-    let stats: Value = app.get("/stats").await.json().await.unwrap();
+    // Refusals reach the ledger with the next once-a-second flush.
+    let mut stats = Value::Null;
+    for _ in 0..40 {
+        stats = app.get("/stats").await.json().await.unwrap();
+        if !stats["refusals"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let all = &stats["rows"][0];
     assert_eq!(all["delivered"], 3);
     assert_eq!(all["fallback"], 0);
@@ -352,19 +360,16 @@ async fn retention_deletes_only_old_records() {
     assert_eq!(app.get_prompt(&id).await.status(), 404);
 }
 
-#[tokio::test]
-async fn a_job_held_by_a_dead_replica_is_taken_over_after_its_lease() {
+/// A delivered record received at `received_at`, written straight to the ledger.
+fn stored_record(id: &str, received_at: time::OffsetDateTime) -> cxone_assist::store::PromptRecord {
     use cxone_assist::{
         domain::{Priority, PromptId},
-        store::{connect, CorrelationState, DeliveryStatus, LedgerOptions, PromptRecord},
+        store::{CorrelationState, DeliveryStatus, PromptRecord},
     };
-    let ledger = temp_ledger();
-    let store = connect(&ledger, &LedgerOptions::default()).await.unwrap();
-    let id = PromptId::from_existing("prompt_int_98765432_orphan");
-    let now = time::OffsetDateTime::now_utc();
-    let record = PromptRecord {
+    let id = PromptId::from_existing(id);
+    PromptRecord {
         prompt_id: id.clone(),
-        primary_prompt_id: id.clone(),
+        primary_prompt_id: id,
         interaction_id: "int_98765432".into(),
         agent_id: "agt_12345678".into(),
         priority: Priority::High,
@@ -377,13 +382,55 @@ async fn a_job_held_by_a_dead_replica_is_taken_over_after_its_lease() {
         fallback: false,
         attempt: Some(1),
         attempts: Vec::new(),
-        received_at: now,
-        completed_at: now,
+        received_at,
+        completed_at: received_at,
         correlation: CorrelationState::Pending,
         transcript_id: None,
         correlated_at: None,
         correlation_attempts: 0,
-    };
+    }
+}
+
+#[tokio::test]
+async fn the_retention_task_prunes_old_records_at_start() {
+    use cxone_assist::store::{connect, LedgerOptions};
+    let ledger = temp_ledger();
+    let store = connect(&ledger, &LedgerOptions::default()).await.unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let old = stored_record("prompt_old", now - time::Duration::days(3));
+    store.insert(old).await.unwrap();
+    store
+        .insert(stored_record("prompt_new", now))
+        .await
+        .unwrap();
+
+    let app = spawn_app_with(|s| {
+        s.store.database_url = ledger.clone();
+        s.store.retention_days = 2;
+    })
+    .await;
+    let mut gone = false;
+    for _ in 0..100 {
+        if app.get_prompt("prompt_old").await.status() == 404 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        gone,
+        "the record older than the retention period was pruned"
+    );
+    assert_eq!(app.get_prompt("prompt_new").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_job_held_by_a_dead_replica_is_taken_over_after_its_lease() {
+    use cxone_assist::store::{connect, LedgerOptions};
+    let ledger = temp_ledger();
+    let store = connect(&ledger, &LedgerOptions::default()).await.unwrap();
+    let id = cxone_assist::domain::PromptId::from_existing("prompt_int_98765432_orphan");
+    let record = stored_record(id.as_str(), time::OffsetDateTime::now_utc());
     store
         .insert_with_job(record, Duration::from_secs(60))
         .await

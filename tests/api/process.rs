@@ -97,16 +97,17 @@ impl Running {
     }
 
     async fn start_with(tenant: &MockServer, auth: &MockServer, env: &[(&str, &str)]) -> Running {
-        let mut command = command();
-        command.envs(env.iter().copied());
-        let mut child = command
+        let mut child = command()
             .env("CXONE_TENANT_URL", tenant.uri())
             .env("CXONE_TOKEN_URL", format!("{}{TOKEN_PATH}", auth.uri()))
             .env("CXONE_CLIENT_ID", "test-client")
             .env("CXONE_CLIENT_SECRET", CLIENT_SECRET)
             .env("LISTEN_ADDR", "127.0.0.1:0")
             .env("LOG_FORMAT", "json")
-            .env("RUST_LOG", "trace")
+            .env("RUST_LOG", "info")
+            // Each run its own ledger: processes racing one file's migrations would stall.
+            .env("DATABASE_URL", temp_ledger())
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -155,7 +156,7 @@ fn collect_lines(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
 
 /// The `addr` field of the JSON log event with `message`.
 async fn wait_for_log_address(lines: &Arc<Mutex<Vec<String>>>, message: &str) -> SocketAddr {
-    for _ in 0..200 {
+    for _ in 0..600 {
         let found = lines.lock().unwrap().iter().find_map(|line| {
             let event: Value = serde_json::from_str(line).ok()?;
             (event["message"] == message).then(|| event["addr"].as_str()?.parse().ok())?
@@ -234,17 +235,40 @@ async fn secrets_never_reach_the_logs() {
         .mount(&tenant)
         .await;
 
-    let running = Running::start(&tenant, &auth).await;
-    let response = reqwest::Client::new()
-        .post(format!("http://{}/simulate-prompt", running.address))
+    const API_KEY: &str = "inbound-api-key-5e6f7a8b";
+    // At trace level: every log line the service can write, to look for secrets in.
+    let env = [("INBOUND_API_KEYS", API_KEY), ("RUST_LOG", "trace")];
+    let running = Running::start_with(&tenant, &auth, &env).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/simulate-prompt", running.address);
+    let refused = client
+        .post(&url)
+        .bearer_auth("wrong-key-0000000000")
+        .json(&prompt_body());
+    assert_eq!(refused.send().await.unwrap().status(), 401);
+    let response = client
+        .post(&url)
+        .bearer_auth(API_KEY)
         .json(&prompt_body())
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    // A healthy service passes the container's health check.
+    let healthz = format!("http://{}/healthz", running.address);
+    let check = command()
+        .args(["healthcheck", "--url", &healthz])
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(0));
     running.terminate();
     let (code, logs) = running.wait();
     assert_eq!(code, Some(0));
+    assert!(!logs.contains(API_KEY), "inbound API key leaked:\n{logs}");
+    assert!(
+        !logs.contains("wrong-key-0000000000"),
+        "a presented key leaked:\n{logs}"
+    );
     assert!(
         logs.contains("prompt delivered"),
         "logs were captured:\n{logs}"

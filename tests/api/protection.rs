@@ -177,11 +177,21 @@ async fn a_tenant_429_holds_back_a_concurrent_request_until_the_cooldown_ends() 
 }
 
 #[tokio::test]
-async fn a_cooldown_past_the_deadline_fails_later_requests_fast() {
-    let app = spawn_app_with(|s| s.server.request_timeout_ms = 1_000).await;
+async fn a_cooldown_past_the_deadline_fails_later_requests_fast_and_is_capped() {
+    let app = spawn_app_with(|s| {
+        s.server.request_timeout_ms = 1_000;
+        s.delivery.retry_after_max_ms = 30_000;
+    })
+    .await;
     app.mount_tenant(ResponseTemplate::new(429).insert_header("retry-after", "60"))
         .await;
-    assert_eq!(app.post_prompt(&prompt_body()).await.status(), 429);
+    let first = app.post_prompt(&prompt_body()).await;
+    assert_eq!(first.status(), 429);
+    assert_eq!(
+        first.headers()["retry-after"],
+        "60",
+        "the tenant's own value is passed on"
+    );
     let response = app.post_prompt(&prompt_body()).await;
     assert_eq!(response.status(), 429);
     let retry_after: u64 = response.headers()["retry-after"]
@@ -189,7 +199,10 @@ async fn a_cooldown_past_the_deadline_fails_later_requests_fast() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!((58..=60).contains(&retry_after), "{retry_after}");
+    assert!(
+        (28..=30).contains(&retry_after),
+        "capped at retry_after_max: {retry_after}"
+    );
     assert_eq!(
         app.prompts_received().await.len(),
         1,
@@ -239,4 +252,27 @@ async fn a_body_that_never_finishes_arriving_gets_408() {
         response.contains(r#""code":"request_timeout""#),
         "{response}"
     );
+}
+
+#[tokio::test]
+async fn an_absurd_retry_after_is_survived_and_capped() {
+    let app = spawn_app().await;
+    app.mount_tenant(
+        ResponseTemplate::new(429).insert_header("retry-after", "99999999999999999999999"),
+    )
+    .await;
+    let response = app.post_prompt(&prompt_body()).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        200,
+        "no panic took the service down"
+    );
+    let again = app.post_prompt(&prompt_body()).await;
+    let retry_after: u64 = again.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after <= 30, "{retry_after}");
 }

@@ -166,8 +166,13 @@ impl PromptStore for PostgresStore {
         self.export_stream(from, to)
     }
 
-    async fn count_refusal(&self, kind: RefusalKind, at: OffsetDateTime) -> Result<(), StoreError> {
-        self.add_refusal(kind, at).await
+    async fn count_refusals(
+        &self,
+        kind: RefusalKind,
+        at: OffsetDateTime,
+        count: u64,
+    ) -> Result<(), StoreError> {
+        self.add_refusal(kind, at, count).await
     }
 
     async fn refusals(

@@ -173,10 +173,12 @@ impl PostgresStore {
         &self,
         kind: RefusalKind,
         at: OffsetDateTime,
+        count: u64,
     ) -> Result<(), StoreError> {
         sqlx::query(sql::COUNT_REFUSAL)
             .bind(utc_date(at))
             .bind(kind.as_str())
+            .bind(i64::try_from(count).unwrap_or(i64::MAX))
             .execute(&self.pool)
             .await?;
         Ok(())

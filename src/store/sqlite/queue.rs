@@ -169,10 +169,12 @@ impl SqliteStore {
         &self,
         kind: RefusalKind,
         at: OffsetDateTime,
+        count: u64,
     ) -> Result<(), StoreError> {
         sqlx::query(sql::COUNT_REFUSAL)
             .bind(utc_day(at))
             .bind(kind.as_str())
+            .bind(i64::try_from(count).unwrap_or(i64::MAX))
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -144,24 +144,24 @@ async fn refusals_are_counted_per_day(store: Arc<dyn PromptStore>) {
         .to_offset(time::UtcOffset::from_hms(12, 0, 0).unwrap());
     for _ in 0..2 {
         store
-            .count_refusal(RefusalKind::Ineligible, day1)
+            .count_refusals(RefusalKind::Ineligible, day1, 1)
             .await
             .unwrap();
     }
     store
-        .count_refusal(RefusalKind::Ineligible, late_day1_elsewhere)
+        .count_refusals(RefusalKind::Ineligible, late_day1_elsewhere, 1)
         .await
         .unwrap();
     store
-        .count_refusal(RefusalKind::RateLimited, day1)
+        .count_refusals(RefusalKind::RateLimited, day1, 1)
         .await
         .unwrap();
     store
-        .count_refusal(RefusalKind::Invalid, day2)
+        .count_refusals(RefusalKind::Invalid, day2, 1)
         .await
         .unwrap();
     store
-        .count_refusal(RefusalKind::Invalid, day2)
+        .count_refusals(RefusalKind::Invalid, day2, 1)
         .await
         .unwrap();
 

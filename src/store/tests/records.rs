@@ -221,11 +221,11 @@ async fn prune_deletes_old_records_and_cascades(store: Arc<dyn PromptStore>) {
         .unwrap();
     let old_day = cutoff - Duration::days(2);
     store
-        .count_refusal(RefusalKind::Invalid, old_day)
+        .count_refusals(RefusalKind::Invalid, old_day, 1)
         .await
         .unwrap();
     store
-        .count_refusal(RefusalKind::Invalid, cutoff)
+        .count_refusals(RefusalKind::Invalid, cutoff, 1)
         .await
         .unwrap();
 
