@@ -187,7 +187,10 @@ impl PromptService {
             request_id: context.request_id.clone(),
         };
         let primary = OutboundPrompt {
-            prompt_id: PromptId::generate(&request.interaction_id),
+            prompt_id: request.prompt_id.map_or_else(
+                || PromptId::generate(&request.interaction_id),
+                PromptId::from_existing,
+            ),
             interaction_id: request.interaction_id,
             agent_id: request.agent_id,
             content: request.content,

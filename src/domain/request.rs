@@ -29,6 +29,10 @@ pub struct SimulatePromptBody {
     /// `content` are sent.
     #[schema(value_type = Option<Vec<String>>, max_items = 32)]
     pub keywords: Option<Vec<String>>,
+    /// The caller's own id for the prompt (same characters as the other ids): used as the
+    /// primary prompt's id, and delivered at most once within the idempotency window.
+    #[schema(value_type = Option<String>, pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
+    pub prompt_id: Option<String>,
 }
 
 /// A request that passed validation: every field present and in range. Serialises
@@ -42,6 +46,8 @@ pub struct PromptRequest {
     pub sentiment: f64,
     /// `None`: derive keywords from the content.
     pub keywords: Option<Vec<String>>,
+    /// The caller's id for the primary prompt; `None`: one is generated.
+    pub prompt_id: Option<String>,
 }
 
 /// Limits that come from configuration.
@@ -93,6 +99,10 @@ impl SimulatePromptBody {
         }
 
         let keywords = self.keywords.map(check_keywords).transpose()?;
+        let prompt_id = match self.prompt_id {
+            Some(id) => Some(identifier("promptId", Some(id))?),
+            None => None,
+        };
         Ok(PromptRequest {
             interaction_id,
             agent_id,
@@ -100,6 +110,7 @@ impl SimulatePromptBody {
             priority,
             sentiment,
             keywords,
+            prompt_id,
         })
     }
 }
@@ -173,6 +184,7 @@ mod tests {
             priority: Some("HIGH".into()),
             sentiment: Some(0.2),
             keywords: None,
+            prompt_id: None,
         }
     }
 

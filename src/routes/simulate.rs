@@ -99,7 +99,13 @@ pub async fn simulate_prompt(
         request_id: request_id.map(|Extension(id)| id.0),
     };
     let key = match idempotency_key(&headers) {
-        Ok(key) => key,
+        // A caller that names its prompt gets that prompt delivered at most once.
+        Ok(key) => key.or_else(|| {
+            request
+                .prompt_id
+                .as_ref()
+                .map(|id| format!("promptId:{id}"))
+        }),
         Err(error) => return error.into_response(),
     };
     // Scoped to the caller's key when auth is on, so two clients cannot collide.

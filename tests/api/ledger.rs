@@ -513,3 +513,26 @@ async fn two_instances_on_postgres_never_correlate_a_job_twice() {
         "each job looked up exactly once across both instances"
     );
 }
+
+#[tokio::test]
+async fn a_client_supplied_prompt_id_is_used_and_delivered_once() {
+    let app = spawn_app().await;
+    app.mount_tenant(delivered()).await;
+    let mut body = prompt_body();
+    body["promptId"] = json!("crm-7781");
+    let first = app.post_prompt(&body).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.json::<Value>().await.unwrap()["promptId"], "crm-7781");
+    let again = app.post_prompt(&body).await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let sent = app.prompts_received().await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["promptId"], "crm-7781");
+
+    body["content"] = json!("Something else entirely");
+    assert_eq!(app.post_prompt(&body).await.status(), 422);
+    body["promptId"] = json!("no spaces allowed");
+    let bad = app.post_prompt(&body).await;
+    assert_eq!(bad.status(), 400);
+    assert_eq!(bad.json::<Value>().await.unwrap()["field"], "promptId");
+}
