@@ -11,8 +11,11 @@ echo "newest glibc symbol version the binary needs: $needed (bookworm has 2.36)"
 [ "$(printf '%s\n2.36\n' "$needed" | sort -V | tail -1)" = "2.36" ] || { echo "too new for bookworm"; exit 1; }
 echo "dynamic libraries:"; ldd "$bin" | sed 's/^/  /'
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-LISTEN_ADDR="127.0.0.1:$port" setpriv --reuid=10001 --regid=10001 --clear-groups "$bin" --sandbox >/dev/null 2>&1 &
+# The image's data volume belongs to uid 10001; mirror that with a temporary directory.
+data=$(mktemp -d)
+chown 10001:10001 "$data"
+LISTEN_ADDR="127.0.0.1:$port" DATABASE_URL="sqlite://$data/cxone-assist.db" setpriv --reuid=10001 --regid=10001 --clear-groups "$bin" --sandbox >/dev/null 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
-for _ in $(seq 50); do "$bin" healthcheck --url "http://127.0.0.1:$port/healthz" 2>/dev/null && break; sleep 0.1; done
+trap 'kill $pid 2>/dev/null || true; rm -rf "$data"' EXIT
+for _ in $(seq 100); do "$bin" healthcheck --url "http://127.0.0.1:$port/healthz" 2>/dev/null && break; sleep 0.1; done
 "$bin" healthcheck --url "http://127.0.0.1:$port/healthz" && echo "runs as uid 10001 and passes its HEALTHCHECK"
