@@ -20,7 +20,10 @@ use crate::{
     config::CorrelationSettings,
     metrics::{CorrelationLabels, Metrics},
     retry::Backoff,
-    store::{CorrelationClaim, CorrelationState, CorrelationUpdate, PromptStore},
+    store::{
+        BatchWriter, CorrelationClaim, CorrelationState, CorrelationUpdate, LedgerWrite,
+        PromptStore,
+    },
     tenant::{Tenant, TranscriptLookup},
 };
 
@@ -49,6 +52,8 @@ pub struct CorrelationWorker {
 struct Context {
     tenant: Arc<dyn Tenant>,
     store: Arc<dyn PromptStore>,
+    /// Finished look-ups are written through this, many to a transaction.
+    ledger: BatchWriter,
     metrics: Arc<Metrics>,
     backoff: Backoff,
     attempt_timeout: Duration,
@@ -63,6 +68,7 @@ pub fn spawn(
     settings: &CorrelationSettings,
     tenant: Arc<dyn Tenant>,
     store: Arc<dyn PromptStore>,
+    ledger: BatchWriter,
     attempt_timeout: Duration,
     metrics: Arc<Metrics>,
 ) -> (CorrelationWaker, CorrelationWorker) {
@@ -73,6 +79,7 @@ pub fn spawn(
     let context = Arc::new(Context {
         tenant,
         store,
+        ledger,
         metrics,
         backoff: Backoff {
             base: Duration::from_millis(settings.backoff_base_ms),
@@ -109,6 +116,8 @@ async fn poll(
     jobs: TaskTracker,
     stop: CancellationToken,
 ) {
+    // Idle workers make one lease wait for more: a quarter of the pool.
+    let refill = (workers.available_permits() / 4).max(1);
     let mut busy = false;
     loop {
         if !busy {
@@ -122,11 +131,12 @@ async fn poll(
         }
         let free = workers.available_permits();
         busy = false;
-        if free == 0 {
-            // Every worker is busy; wait for one before leasing more.
+        if free < refill {
+            // Lease in batches: each lease is a write transaction, so one per freed worker
+            // would cost a commit per look-up under load.
             tokio::select! {
                 () = stop.cancelled() => break,
-                permit = workers.acquire() => drop(permit),
+                permits = workers.acquire_many(refill as u32) => drop(permits),
             }
             busy = true;
             continue;
@@ -240,11 +250,11 @@ async fn look_up(context: &Context, claim: CorrelationClaim) {
         }
     };
     count(&context.metrics, finished.state);
-    if let Err(error) = context
-        .store
-        .update_correlation(&claim.prompt_id, finished)
-        .await
-    {
+    let write = LedgerWrite::Correlation {
+        prompt_id: claim.prompt_id.clone(),
+        update: finished,
+    };
+    if let Err(error) = context.ledger.write(write).await {
         tracing::error!(%error, prompt_id = %claim.prompt_id, "could not record correlation");
     }
 }

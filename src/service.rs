@@ -15,7 +15,10 @@ use crate::{
     metrics::{DeliveryOutcome, Metrics},
     rate_limit::{Limited, RateLimiter},
     refusals::RefusalCounter,
-    store::{CorrelationState, DeliveryStatus, PromptRecord, PromptStore, RefusalKind, StoreError},
+    store::{
+        BatchWriter, CorrelationState, DeliveryStatus, LedgerWrite, PromptRecord, PromptStore,
+        RefusalKind, StoreError,
+    },
     tenant::OutboundPrompt,
 };
 
@@ -24,6 +27,8 @@ pub struct PromptService {
     pub limiter: Arc<dyn RateLimiter>,
     pub deliverer: Deliverer,
     pub store: Arc<dyn PromptStore>,
+    /// Records are written through this, many to a transaction.
+    pub ledger: BatchWriter,
     pub refusals: Arc<RefusalCounter>,
     /// Deliveries in progress, detached from their HTTP requests; drained on shutdown.
     pub tasks: tokio_util::task::TaskTracker,
@@ -104,6 +109,7 @@ impl PromptService {
             Some(Leg::Fallback) => fallback.prompt_id.clone(),
             _ => primary.prompt_id.clone(),
         };
+        tracing::Span::current().record("prompt_id", prompt_id.as_str());
         let record = PromptRecord {
             prompt_id: prompt_id.clone(),
             primary_prompt_id: primary.prompt_id.clone(),
@@ -150,8 +156,7 @@ impl PromptService {
             failure,
             prompt_id: prompt_id.clone(),
         })?;
-        tracing::info!(
-            %prompt_id,
+        tracing::debug!(
             attempt = delivered.attempt,
             fallback = delivered.leg == Leg::Fallback,
             "prompt delivered"
@@ -202,20 +207,18 @@ impl PromptService {
         (primary, fallback)
     }
 
-    /// Writes the record and, for a delivered prompt, its correlation job in one transaction.
-    /// A delivered prompt must still get its answer when the ledger cannot be written, so a
-    /// failure is logged, not returned.
+    /// Writes the record and, for a delivered prompt, its correlation job in one transaction
+    /// (shared with other prompts' writes). A delivered prompt must still get its answer when
+    /// the ledger cannot be written, so a failure is logged, not returned.
     async fn save(&self, record: PromptRecord) {
         let prompt_id = record.prompt_id.clone();
-        let saved = match record.correlation {
-            CorrelationState::Pending => {
-                self.store
-                    .insert_with_job(record, self.correlation_give_up)
-                    .await
-            }
-            _ => self.store.insert(record).await,
+        let job_give_up_after =
+            (record.correlation == CorrelationState::Pending).then_some(self.correlation_give_up);
+        let write = LedgerWrite::Record {
+            record: Box::new(record),
+            job_give_up_after,
         };
-        if let Err(error) = saved {
+        if let Err(error) = self.ledger.write(write).await {
             tracing::error!(%error, %prompt_id, "could not record prompt");
         }
     }

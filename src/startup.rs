@@ -28,7 +28,7 @@ use crate::{
     routes::{self, Health, MetricsSource, RouterParts},
     server::{self, ServeOptions},
     service::PromptService,
-    store::{self, LedgerOptions},
+    store::{self, BatchWriter, BatchWriterTask, LedgerOptions},
     tenant::{self, TutorialTenant},
 };
 
@@ -38,6 +38,7 @@ pub struct Application {
     /// A separate listener for `/metrics`, when configured.
     metrics: Option<(TcpListener, Router)>,
     correlation: CorrelationWorker,
+    ledger_writer: BatchWriterTask,
     sandbox: Option<FakeTenant>,
     retention: Option<tokio::task::JoinHandle<()>>,
     refusals_flusher: tokio::task::JoinHandle<()>,
@@ -84,10 +85,12 @@ impl Application {
         .await
         .context("cannot open the prompt ledger")?;
         tracing::info!(database = %store::redact(&settings.store.database_url), "prompt ledger open");
+        let (ledger, ledger_writer) = BatchWriter::spawn(store.clone());
         let (waker, correlation) = correlation::spawn(
             &settings.correlation,
             tenant.clone(),
             store.clone(),
+            ledger.clone(),
             attempt_timeout,
             metrics.clone(),
         );
@@ -120,6 +123,7 @@ impl Application {
             limiter: limiter.clone(),
             deliverer,
             store: store.clone(),
+            ledger,
             refusals: refusals.clone(),
             tasks: deliveries.clone(),
             correlation: waker,
@@ -183,6 +187,7 @@ impl Application {
             router,
             metrics,
             correlation,
+            ledger_writer,
             sandbox,
             retention,
             refusals_flusher,
@@ -254,6 +259,8 @@ impl Application {
             tracing::warn!("deliveries still running at the end of the grace period");
         }
         self.correlation.shutdown().await;
+        // Deliveries and look-ups have stopped: commit the last of their writes.
+        self.ledger_writer.shutdown().await;
         // `stopping` is cancelled: it makes its last flush and returns.
         let _ = self.refusals_flusher.await;
         if let Some(retention) = self.retention {

@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+mod batch;
 mod cursor;
 mod export;
 mod postgres;
@@ -28,6 +29,7 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use time::OffsetDateTime;
 
+pub use batch::{BatchWriter, BatchWriterTask};
 pub use cursor::Cursor;
 pub use postgres::PostgresStore;
 pub use record::{CorrelationState, CorrelationUpdate, DeliveryStatus, PromptRecord};
@@ -39,11 +41,32 @@ pub use types::{
 
 use crate::domain::PromptId;
 
+/// One change to the ledger; [`PromptStore::apply`] commits several at once.
+#[derive(Debug, Clone)]
+pub enum LedgerWrite {
+    /// A new record with its attempts and, when `job_give_up_after` is set and the record's
+    /// correlation is pending, its correlation job: due now, giving up at
+    /// `completed_at + job_give_up_after`.
+    Record {
+        /// The record (boxed: it is far larger than the other variant).
+        record: Box<PromptRecord>,
+        /// Queue a correlation job that gives up after this long.
+        job_give_up_after: Option<Duration>,
+    },
+    /// Where a record's correlation ended (or stands); a final state also removes its job.
+    Correlation {
+        /// The record's `prompt_id`.
+        prompt_id: PromptId,
+        /// What the look-ups found.
+        update: CorrelationUpdate,
+    },
+}
+
 /// The URL the service uses when none is configured.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/cxone-assist.db";
 
 /// A ledger operation failed. The message never contains database credentials.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("record store failed: {0}")]
 pub struct StoreError(pub String);
 
@@ -70,8 +93,19 @@ pub trait PromptStore: Send + Sync {
     /// Correlation jobs not yet finished, leased or not (the queue's depth, for metrics).
     async fn pending_correlations(&self) -> Result<u64, StoreError>;
 
+    /// Applies `writes` in order in one transaction: all of them or none. The service hands
+    /// its writes to a [`BatchWriter`], so a busy ledger commits once per batch, not once per
+    /// prompt.
+    async fn apply(&self, writes: &[LedgerWrite]) -> Result<(), StoreError>;
+
     /// Stores a record (with its attempts) and no correlation job.
-    async fn insert(&self, record: PromptRecord) -> Result<(), StoreError>;
+    async fn insert(&self, record: PromptRecord) -> Result<(), StoreError> {
+        self.apply(&[LedgerWrite::Record {
+            record: Box::new(record),
+            job_give_up_after: None,
+        }])
+        .await
+    }
 
     /// Stores a record and, when its correlation is pending, a correlation job due now that
     /// gives up at `completed_at + give_up_after`, in one transaction: a crash right after
@@ -80,7 +114,13 @@ pub trait PromptStore: Send + Sync {
         &self,
         record: PromptRecord,
         give_up_after: Duration,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.apply(&[LedgerWrite::Record {
+            record: Box::new(record),
+            job_give_up_after: Some(give_up_after),
+        }])
+        .await
+    }
 
     /// Finds a record, with its attempts in order, by its `prompt_id` or `primary_prompt_id`.
     async fn get(&self, prompt_id: &str) -> Result<Option<PromptRecord>, StoreError>;
@@ -90,7 +130,13 @@ pub trait PromptStore: Send + Sync {
         &self,
         prompt_id: &PromptId,
         update: CorrelationUpdate,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.apply(&[LedgerWrite::Correlation {
+            prompt_id: prompt_id.clone(),
+            update,
+        }])
+        .await
+    }
 
     /// Leases up to `limit` due jobs (`next_attempt_at <= now`, unleased or lease expired) to
     /// `owner` for `lease`. No two callers ever hold the same job's lease at once.

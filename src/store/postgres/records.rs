@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures::stream::BoxStream;
-use sqlx::Postgres;
+use sqlx::{PgConnection, Postgres};
 use time::{OffsetDateTime, UtcOffset};
 
 use super::{ts, PostgresStore};
@@ -15,8 +15,8 @@ use crate::{
         sql::{self, bind_attempt, bind_prompt, Window},
         stats::{self, StatsAgg},
         support::plus,
-        CorrelationState, CorrelationUpdate, Cursor, ListQuery, PromptPage, PromptRecord,
-        StatsQuery, StatsRow, StoreError,
+        CorrelationState, CorrelationUpdate, Cursor, LedgerWrite, ListQuery, PromptPage,
+        PromptRecord, StatsQuery, StatsRow, StoreError,
     },
 };
 
@@ -24,33 +24,18 @@ use crate::{
 const DAY: &str = "to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')";
 
 impl PostgresStore {
-    /// The record, its attempts and (when asked and pending) its job, in one transaction.
-    pub(super) async fn write_record(
-        &self,
-        record: &PromptRecord,
-        give_up_after: Option<Duration>,
-    ) -> Result<(), StoreError> {
+    /// Applies `writes` in one transaction (see [`PromptStore::apply`]).
+    pub(super) async fn apply_writes(&self, writes: &[LedgerWrite]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        bind_prompt!(sqlx::query(sql::INSERT_PROMPT), record, ts)
-            .execute(&mut *tx)
-            .await?;
-        let key = record.prompt_id.as_str();
-        for (seq, attempt) in (0_i64..).zip(&record.attempts) {
-            bind_attempt!(sqlx::query(sql::INSERT_ATTEMPT), key, seq, attempt, ts)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(give_up_after) = give_up_after {
-            if record.correlation == CorrelationState::Pending {
-                sqlx::query(sql::INSERT_JOB)
-                    .bind(key)
-                    .bind(record.interaction_id.as_str())
-                    .bind(record.agent_id.as_str())
-                    .bind(record.request_id.as_deref())
-                    .bind(ts(record.completed_at))
-                    .bind(ts(plus(record.completed_at, give_up_after)))
-                    .execute(&mut *tx)
-                    .await?;
+        for write in writes {
+            match write {
+                LedgerWrite::Record {
+                    record,
+                    job_give_up_after,
+                } => write_record(&mut tx, record, *job_give_up_after).await?,
+                LedgerWrite::Correlation { prompt_id, update } => {
+                    finish_correlation(&mut tx, prompt_id, update).await?
+                }
             }
         }
         tx.commit().await?;
@@ -74,31 +59,6 @@ impl PostgresStore {
             .fetch_all(&self.pool)
             .await?;
         Ok(assemble(vec![row], attempts)?.pop())
-    }
-
-    pub(super) async fn finish_correlation(
-        &self,
-        prompt_id: &PromptId,
-        update: CorrelationUpdate,
-    ) -> Result<(), StoreError> {
-        let correlated = update.state == CorrelationState::Correlated;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(sql::UPDATE_CORRELATION)
-            .bind(prompt_id.as_str())
-            .bind(update.state.as_str())
-            .bind(i64::from(update.attempts))
-            .bind(update.transcript_id.filter(|_| correlated))
-            .bind(correlated.then(|| ts(OffsetDateTime::now_utc())))
-            .execute(&mut *tx)
-            .await?;
-        if update.state != CorrelationState::Pending {
-            sqlx::query(sql::DELETE_JOB)
-                .bind(prompt_id.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     /// A keyset window of records with their attempts.
@@ -199,4 +159,58 @@ impl PostgresStore {
             .await?;
         Ok(deleted)
     }
+}
+
+/// The record, its attempts and (when asked and pending) its job.
+async fn write_record(
+    conn: &mut PgConnection,
+    record: &PromptRecord,
+    give_up_after: Option<Duration>,
+) -> Result<(), StoreError> {
+    bind_prompt!(sqlx::query(sql::INSERT_PROMPT), record, ts)
+        .execute(&mut *conn)
+        .await?;
+    let key = record.prompt_id.as_str();
+    for (seq, attempt) in (0_i64..).zip(&record.attempts) {
+        bind_attempt!(sqlx::query(sql::INSERT_ATTEMPT), key, seq, attempt, ts)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some(give_up_after) = give_up_after {
+        if record.correlation == CorrelationState::Pending {
+            sqlx::query(sql::INSERT_JOB)
+                .bind(key)
+                .bind(record.interaction_id.as_str())
+                .bind(record.agent_id.as_str())
+                .bind(record.request_id.as_deref())
+                .bind(ts(record.completed_at))
+                .bind(ts(plus(record.completed_at, give_up_after)))
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn finish_correlation(
+    conn: &mut PgConnection,
+    prompt_id: &PromptId,
+    update: &CorrelationUpdate,
+) -> Result<(), StoreError> {
+    let correlated = update.state == CorrelationState::Correlated;
+    sqlx::query(sql::UPDATE_CORRELATION)
+        .bind(prompt_id.as_str())
+        .bind(update.state.as_str())
+        .bind(i64::from(update.attempts))
+        .bind(update.transcript_id.as_deref().filter(|_| correlated))
+        .bind(correlated.then(|| ts(OffsetDateTime::now_utc())))
+        .execute(&mut *conn)
+        .await?;
+    if update.state != CorrelationState::Pending {
+        sqlx::query(sql::DELETE_JOB)
+            .bind(prompt_id.as_str())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }

@@ -19,9 +19,9 @@ use sqlx::{
 use time::OffsetDateTime;
 
 use super::{
-    redact, rows::micros, CorrelationClaim, CorrelationUpdate, Feedback, FeedbackOutcome,
-    IdempotencyBegin, LedgerOptions, ListQuery, PromptPage, PromptRecord, PromptStore,
-    RefusalCount, RefusalKind, StatsQuery, StatsRow, StoreError,
+    redact, rows::micros, CorrelationClaim, Feedback, FeedbackOutcome, IdempotencyBegin,
+    LedgerOptions, LedgerWrite, ListQuery, PromptPage, PromptRecord, PromptStore, RefusalCount,
+    RefusalKind, StatsQuery, StatsRow, StoreError,
 };
 use crate::domain::PromptId;
 
@@ -104,28 +104,12 @@ impl PromptStore for SqliteStore {
         Ok(u64::try_from(count).unwrap_or_default())
     }
 
-    async fn insert(&self, record: PromptRecord) -> Result<(), StoreError> {
-        self.write_record(&record, None).await
-    }
-
-    async fn insert_with_job(
-        &self,
-        record: PromptRecord,
-        give_up_after: Duration,
-    ) -> Result<(), StoreError> {
-        self.write_record(&record, Some(give_up_after)).await
+    async fn apply(&self, writes: &[LedgerWrite]) -> Result<(), StoreError> {
+        self.apply_writes(writes).await
     }
 
     async fn get(&self, prompt_id: &str) -> Result<Option<PromptRecord>, StoreError> {
         self.read_record(prompt_id).await
-    }
-
-    async fn update_correlation(
-        &self,
-        prompt_id: &PromptId,
-        update: CorrelationUpdate,
-    ) -> Result<(), StoreError> {
-        self.finish_correlation(prompt_id, update).await
     }
 
     async fn claim_correlation_jobs(

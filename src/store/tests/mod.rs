@@ -2,6 +2,7 @@
 //! (a fresh file per test) and, when `TEST_DATABASE_URL` is set, PostgreSQL (a fresh schema
 //! per test).
 
+mod batch;
 mod fixtures;
 mod harness;
 mod keys;

@@ -1,0 +1,90 @@
+//! Group commit through [`BatchWriter`]: every caller's write lands, a bad one fails alone,
+//! and shutdown keeps what was queued.
+
+use std::{sync::Arc, time::Duration};
+
+use time::OffsetDateTime;
+
+use super::{fixtures::delivered, store_tests};
+use crate::store::{
+    BatchWriter, CorrelationState, CorrelationUpdate, LedgerWrite, PromptRecord, PromptStore,
+};
+
+store_tests!(
+    concurrent_writes_all_commit,
+    a_failing_write_fails_alone,
+    shutdown_commits_what_is_queued_and_refuses_later_writes,
+);
+
+fn with_job(record: &PromptRecord) -> LedgerWrite {
+    LedgerWrite::Record {
+        record: Box::new(record.clone()),
+        job_give_up_after: Some(Duration::from_secs(60)),
+    }
+}
+
+fn fresh() -> PromptRecord {
+    delivered("agt_1", OffsetDateTime::now_utc(), 30)
+}
+
+async fn concurrent_writes_all_commit(store: Arc<dyn PromptStore>) {
+    let (writer, task) = BatchWriter::spawn(store.clone());
+    let records: Vec<PromptRecord> = (0..300).map(|_| fresh()).collect();
+    let writes = records.iter().map(|record| {
+        let writer = writer.clone();
+        let write = with_job(record);
+        tokio::spawn(async move { writer.write(write).await })
+    });
+    for result in futures::future::join_all(writes).await {
+        result.unwrap().unwrap();
+    }
+    for record in [&records[0], &records[150], &records[299]] {
+        let id = record.prompt_id.as_str();
+        assert!(store.get(id).await.unwrap().is_some(), "{id} missing");
+    }
+    assert_eq!(store.pending_correlations().await.unwrap(), 300);
+    task.shutdown().await;
+}
+
+async fn a_failing_write_fails_alone(store: Arc<dyn PromptStore>) {
+    let existing = fresh();
+    store.insert(existing.clone()).await.unwrap();
+    let new = fresh();
+    let (writer, task) = BatchWriter::spawn(store.clone());
+    let (duplicate, inserted, updated) = tokio::join!(
+        writer.write(with_job(&existing)),
+        writer.write(with_job(&new)),
+        writer.write(LedgerWrite::Correlation {
+            prompt_id: new.prompt_id.clone(),
+            update: CorrelationUpdate {
+                state: CorrelationState::Correlated,
+                transcript_id: Some("tr_1".into()),
+                attempts: 1,
+            },
+        }),
+    );
+    assert!(duplicate.is_err(), "a second record with one id must fail");
+    inserted.unwrap();
+    updated.unwrap();
+    let stored = store.get(new.prompt_id.as_str()).await.unwrap().unwrap();
+    assert_eq!(stored.correlation, CorrelationState::Correlated);
+    assert_eq!(stored.transcript_id.as_deref(), Some("tr_1"));
+    assert_eq!(store.pending_correlations().await.unwrap(), 0);
+    task.shutdown().await;
+}
+
+async fn shutdown_commits_what_is_queued_and_refuses_later_writes(store: Arc<dyn PromptStore>) {
+    let (writer, task) = BatchWriter::spawn(store.clone());
+    let last = fresh();
+    let queued = tokio::spawn({
+        let writer = writer.clone();
+        let write = with_job(&last);
+        async move { writer.write(write).await }
+    });
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    task.shutdown().await;
+    queued.await.unwrap().unwrap();
+    assert!(store.get(last.prompt_id.as_str()).await.unwrap().is_some());
+    let late = writer.write(with_job(&fresh())).await;
+    assert!(late.is_err(), "a write after shutdown must be refused");
+}
