@@ -78,7 +78,7 @@ impl Default for ServerSettings {
             max_body_bytes: 64 * 1024,
             shutdown_grace_ms: 10_000,
             drain_delay_ms: 0,
-            max_in_flight: 512,
+            max_in_flight: 1024,
             header_read_timeout_ms: 5_000,
             http_timeout_ms: 30_000,
         }
@@ -338,7 +338,7 @@ pub struct CorrelationSettings {
 impl Default for CorrelationSettings {
     fn default() -> Self {
         Self {
-            workers: 8,
+            workers: 32,
             give_up_after_ms: 60_000,
             backoff_base_ms: 250,
             backoff_max_ms: 5_000,
