@@ -76,13 +76,15 @@ pub async fn run(cli: Cli) -> ExitCode {
             Err(error) => Err(error),
         },
     };
+    if let Err(error) = &result {
+        tracing::error!("{error:#}");
+    }
+    // Last: it writes out the log lines still queued, the one above included.
     telemetry.shutdown().await;
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!("{error:#}");
-            ExitCode::FAILURE
-        }
+    if result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

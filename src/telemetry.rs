@@ -2,19 +2,22 @@
 //! `SecretString`s whose `Debug` prints a placeholder, and request headers are never recorded,
 //! so no log line or span carries a credential.
 
-use std::io::IsTerminal;
+use std::io::{BufWriter, IsTerminal};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer};
 
 use crate::config::{LogFormat, LogSettings, OtlpSettings};
 
-/// Keeps the trace exporter alive; [`Telemetry::shutdown`] flushes the last spans.
+/// Keeps the log writer and the trace exporter alive; [`Telemetry::shutdown`] flushes the
+/// last log lines and spans.
 #[must_use]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
+    log_writer: Option<WorkerGuard>,
 }
 
 impl Telemetry {
@@ -24,6 +27,8 @@ impl Telemetry {
         if let Some(provider) = self.provider {
             let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
         }
+        // Dropping the guard writes out the lines still queued.
+        drop(self.log_writer);
     }
 }
 
@@ -33,8 +38,12 @@ pub fn init(log: &LogSettings, otlp: &OtlpSettings) -> Telemetry {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // Lines are handed to a writer thread that writes whatever has queued up in one system
+    // call, instead of each request paying for its own write. Should that thread ever fall
+    // 128k lines behind, new lines are dropped rather than stall requests.
+    let (writer, guard) = tracing_appender::non_blocking(BufWriter::new(std::io::stderr()));
     let fmt = fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         // Colour codes only help a terminal; in files and pipelines they are noise.
         .with_ansi(std::io::stderr().is_terminal());
     let fmt = match log.format {
@@ -49,17 +58,21 @@ pub fn init(log: &LogSettings, otlp: &OtlpSettings) -> Telemetry {
     let traces = provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer().with_tracer(provider.tracer("cxone-assist"))
     });
-    let _ = tracing_subscriber::registry()
+    let installed = tracing_subscriber::registry()
         .with(filter)
         .with(fmt)
         .with(traces)
-        .try_init();
+        .try_init()
+        .is_ok();
     if let Some(endpoint) = &otlp.endpoint {
         if provider.is_some() {
             tracing::info!(%endpoint, "exporting traces over OTLP");
         }
     }
-    Telemetry { provider }
+    Telemetry {
+        provider,
+        log_writer: installed.then_some(guard),
+    }
 }
 
 /// A batch exporter to `{endpoint}/v1/traces`; `None` (with a message) when it cannot be

@@ -93,7 +93,8 @@ pub fn metrics_router(path: &str, source: MetricsSource) -> Router {
         .with_state(source)
 }
 
-/// Every log line of a request carries its method, path and request id.
+/// Every log line of a request carries its method, path and request id, and from delivery on
+/// its prompt id: the one line per request says what happened to which prompt.
 fn request_span(request: &Request) -> tracing::Span {
     let request_id = request
         .extensions()
@@ -104,6 +105,7 @@ fn request_span(request: &Request) -> tracing::Span {
         method = %request.method(),
         path = %request.uri().path(),
         request_id = %request_id,
+        prompt_id = tracing::field::Empty,
     )
 }
 
