@@ -22,15 +22,29 @@ impl KeywordVocabulary {
 
     /// Whole-word, case-insensitive matches: "returned" does not match "return".
     pub fn find_in(&self, content: &str) -> Vec<String> {
-        let lower = content.to_lowercase();
-        let tokens: HashSet<&str> = lower
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|t| !t.is_empty())
-            .collect();
+        // A few words against a short text: a scan beats building a set of the text's words.
+        let mut found = vec![false; self.words.len()];
+        for token in content.split(|c: char| !c.is_alphanumeric()) {
+            if token.is_empty() {
+                continue;
+            }
+            let position = if token.is_ascii() {
+                self.words
+                    .iter()
+                    .position(|w| w.eq_ignore_ascii_case(token))
+            } else {
+                let lower = token.to_lowercase();
+                self.words.iter().position(|w| *w == lower)
+            };
+            if let Some(i) = position {
+                found[i] = true;
+            }
+        }
         self.words
             .iter()
-            .filter(|w| tokens.contains(w.as_str()))
-            .cloned()
+            .zip(found)
+            .filter(|(_, found)| *found)
+            .map(|(word, _)| word.clone())
             .collect()
     }
 }
@@ -50,5 +64,6 @@ mod tests {
             v.find_in("Customer has exceeded return window. Suggest LOYALTY credit instead.");
         assert_eq!(found, ["return", "loyalty", "credit"]);
         assert!(v.find_in("The item was returned").is_empty());
+        assert_eq!(vocab(&["Rückgabe"]).find_in("RÜCKGABE bitte"), ["rückgabe"]);
     }
 }

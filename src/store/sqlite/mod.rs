@@ -36,6 +36,8 @@ const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 /// The ledger in a SQLite file.
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One connection for batched writes and leases, the busiest writers (see `open`).
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -81,10 +83,22 @@ impl SqliteStore {
             SqlitePoolOptions::new().max_connections(options.max_connections.max(1))
         }
         .acquire_timeout(options.acquire_timeout)
-        .connect_with(connect)
+        .connect_with(connect.clone())
         .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        // Batched writes and leases get a connection of their own, so its page cache stays
+        // warm: a pool would hand each transaction whichever connection is idle, whose cache
+        // the others' commits have made stale, and SQLite would re-read every page it touches.
+        let writer = if in_memory {
+            pool.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await?
+        };
+        Ok(Self { pool, writer })
     }
 }
 

@@ -35,7 +35,7 @@ impl SqliteStore {
             return Ok(Vec::new());
         }
         let now = OffsetDateTime::now_utc();
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         let rows = sqlx::query_as::<_, ClaimRow<i64>>(CLAIM)
             .bind(owner)
             .bind(ts(plus(now, lease)))

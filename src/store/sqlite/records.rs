@@ -26,7 +26,7 @@ const DAY: &str = "strftime('%Y-%m-%d', received_at / 1000000, 'unixepoch')";
 impl SqliteStore {
     /// Applies `writes` in one transaction (see [`PromptStore::apply`]).
     pub(super) async fn apply_writes(&self, writes: &[LedgerWrite]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         for write in writes {
             match write {
                 LedgerWrite::Record {
