@@ -30,6 +30,9 @@ COPY config ./config
 # DATABASE_URL to PostgreSQL when running several replicas.
 VOLUME /app/data
 USER 10001:10001
+# The allocator commits its arena lazily: peak RSS with 256 connections 49 MiB instead of
+# 62 MiB, at no measurable CPU cost (BENCHMARKS.md).
+ENV MIMALLOC_ARENA_EAGER_COMMIT=0
 EXPOSE 8080
 # The image has no curl: the binary probes its own liveness endpoint. Adjust the URL if
 # LISTEN_ADDR moves the port.
