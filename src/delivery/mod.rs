@@ -19,7 +19,7 @@ use crate::{
 
 #[derive(Debug, Clone, Copy)]
 pub struct DeliveryPolicy {
-    /// POSTs per leg, 429 retries included.
+    /// Tries per leg, 429 retries included (a re-send after a 401 is not counted).
     pub max_attempts: u32,
     pub backoff: Backoff,
     /// Ceiling for a wait the tenant asks for with `Retry-After`.
@@ -32,7 +32,8 @@ pub struct DeliveryPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivered {
     pub leg: Leg,
-    /// 1-based number of the successful POST within its leg.
+    /// 1-based number of the successful POST within its leg (a try that found no token
+    /// counts as one).
     pub attempt: u32,
 }
 
@@ -102,7 +103,13 @@ impl Deliverer {
         attempts: &mut Vec<AttemptRecord>,
     ) -> LegEnd {
         let policy = &self.policy;
-        for number in 1..=policy.max_attempts {
+        // `number` counts the leg's POSTs (and tries that found no token); `tries` counts
+        // what the policy allows. A re-send after a 401 is a POST of its own but no extra
+        // try: it fixes our token, not the tenant.
+        let mut number = 0;
+        let mut tries = 0;
+        let mut refreshed = false;
+        loop {
             if let Err(failure) = self.wait_for_tenant(deadline).await {
                 return LegEnd::Stop(failure);
             }
@@ -110,6 +117,7 @@ impl Deliverer {
             if budget.is_zero() {
                 return LegEnd::Stop(Failure::Timeout);
             }
+            number += 1;
             let record = AttemptRecord::start(&prompt.prompt_id, leg, number);
             let report = self
                 .tenant
@@ -131,7 +139,17 @@ impl Deliverer {
                 })
                 .inc();
             attempts.push(record.finish(&report));
-            let last = number == policy.max_attempts;
+            if report.outcome == AttemptOutcome::Unauthorized {
+                // The tenant answered: it is up.
+                self.breaker.record_success();
+                if refreshed {
+                    return LegEnd::Stop(Failure::Auth);
+                }
+                refreshed = true;
+                continue;
+            }
+            tries += 1;
+            let last = tries >= policy.max_attempts;
 
             let wait = match report.outcome {
                 AttemptOutcome::Transient(_) => {
@@ -139,18 +157,22 @@ impl Deliverer {
                     if last {
                         return LegEnd::Exhausted;
                     }
-                    policy.backoff.delay_random(number)
+                    policy.backoff.delay_random(tries)
                 }
                 AttemptOutcome::RateLimited { retry_after } => {
-                    let asked = retry_after.unwrap_or_else(|| policy.backoff.delay_random(number));
+                    let asked = retry_after.unwrap_or_else(|| policy.backoff.delay_random(tries));
                     // Later requests wait this out too (capped like our own wait), instead of
                     // each meeting a 429. The tenant is up: a 429 is an answer.
                     self.cooldown.note(asked.min(policy.retry_after_max));
                     self.breaker.record_success();
                     let wait = clamp_retry_after(asked, policy.retry_after_max, rand::random());
                     // Waiting past the deadline would only turn a clear 429 into a 504.
-                    if last || Instant::now() + wait >= deadline {
+                    if Instant::now() + wait >= deadline {
                         return LegEnd::Stop(Failure::RateLimited { retry_after: asked });
+                    }
+                    // The fallback's first POST waits out the same cooldown.
+                    if last {
+                        return LegEnd::Exhausted;
                     }
                     self.metrics.retry_after_wait.observe(wait.as_secs_f64());
                     wait
@@ -161,7 +183,7 @@ impl Deliverer {
                     return match outcome {
                         AttemptOutcome::Delivered => LegEnd::Delivered(number),
                         AttemptOutcome::Forbidden => LegEnd::Stop(Failure::Forbidden),
-                        AttemptOutcome::Unauthorized => LegEnd::Stop(Failure::Auth),
+                        AttemptOutcome::CredentialsRefused => LegEnd::Stop(Failure::Auth),
                         _ => LegEnd::Exhausted,
                     };
                 }
@@ -175,7 +197,6 @@ impl Deliverer {
             );
             tokio::time::sleep_until((Instant::now() + wait).min(deadline)).await;
         }
-        LegEnd::Exhausted
     }
 
     /// Waits out a tenant cooldown if it ends before the deadline, and asks the breaker.

@@ -46,8 +46,10 @@ pub enum AttemptOutcome {
     Rejected,
     /// 403: the tenant refuses this client; neither retry nor fallback can help.
     Forbidden,
-    /// 401 even with a freshly fetched token, or the token endpoint refused the credentials.
+    /// 401: the adapter has dropped the token it sent, so the next try fetches a fresh one.
     Unauthorized,
+    /// The token endpoint refused the credentials: nothing was sent.
+    CredentialsRefused,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +83,7 @@ impl AttemptOutcome {
             AttemptOutcome::Rejected => "rejected",
             AttemptOutcome::Forbidden => "forbidden",
             AttemptOutcome::Unauthorized => "unauthorized",
+            AttemptOutcome::CredentialsRefused => "credentials_refused",
         }
     }
 }

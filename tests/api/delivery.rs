@@ -250,6 +250,27 @@ async fn retry_after_beyond_the_deadline_answers_429_at_once() {
 }
 
 #[tokio::test]
+async fn a_primary_rate_limited_on_every_try_goes_to_the_fallback() {
+    let app = spawn_app().await;
+    // No Retry-After: each 429 is waited out with the backoff, well inside the deadline.
+    let limited = ResponseTemplate::new(429);
+    mount_sequence(
+        &app,
+        vec![limited.clone(), limited.clone(), limited, delivered()],
+    )
+    .await;
+
+    let response = app.post_prompt(&prompt_body()).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["fallback"], true);
+    assert_eq!(body["attempt"], 1);
+    let sent = app.prompts_received().await;
+    assert_eq!(sent.len(), 4, "3 primary tries, then the fallback");
+    assert_eq!(sent[3]["priority"], "LOW");
+}
+
+#[tokio::test]
 async fn unreachable_tenant_fails_within_the_deadline() {
     // A port that was just free: connections are refused.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")

@@ -97,12 +97,22 @@ async fn a_401_drops_the_token_and_retries_once_with_a_fresh_one() {
     let response = app.post_prompt(&prompt_body()).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(
-        body["attempt"], 1,
-        "the re-send after a 401 is part of the same attempt"
-    );
+    assert_eq!(body["attempt"], 2, "the re-send after a 401 is the second POST");
     assert_eq!(app.token_requests().await, 2);
     assert_eq!(app.prompts_received().await.len(), 2);
+
+    let record: Value = app
+        .get_prompt(body["promptId"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let attempts = record["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0]["status"], 401);
+    assert_eq!(attempts[0]["outcome"], "unauthorized");
+    assert_eq!(attempts[1]["number"], 2);
+    assert_eq!(attempts[1]["outcome"], "delivered");
 }
 
 #[tokio::test]

@@ -1,23 +1,27 @@
 //! The tutorial's tenant API: `POST /api/v2/agentassist/prompts` and
 //! `GET /api/v2/interactions/{id}/transcripts`, with an OAuth2 bearer token.
 
+mod answers;
+mod payload;
+
 use std::{
     sync::Arc,
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
 use async_trait::async_trait;
 use reqwest::{header, StatusCode};
-use serde::{Deserialize, Serialize};
+
+use answers::{classify, token_failure, transport_kind};
+use payload::{PromptPayload, TranscriptBody};
 
 use super::{
     AttemptOutcome, AttemptReport, OutboundPrompt, Tenant, Token, TokenCache, TokenError,
-    TranscriptLookup, TransientKind,
+    TranscriptLookup,
 };
 use crate::{
     config::UiSettings,
     metrics::{Endpoint, Metrics},
-    retry::parse_retry_after,
 };
 
 const REQUEST_ID: &str = "x-request-id";
@@ -34,39 +38,6 @@ pub struct TutorialTenant {
     prompts_url: url::Url,
     ui: UiSettings,
     metrics: Arc<Metrics>,
-}
-
-/// The tutorial's `PromptPayload`, field for field.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PromptPayload<'a> {
-    interaction_id: &'a str,
-    prompt_id: &'a str,
-    content: &'a str,
-    priority: &'static str,
-    ui_config: UiConfig<'a>,
-    context: PromptContext<'a>,
-    target_agent_id: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct UiConfig<'a> {
-    component_type: &'a str,
-    position: &'a str,
-    timeout_ms: u64,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PromptContext<'a> {
-    sentiment_score: f64,
-    keywords: &'a [String],
-}
-
-#[derive(Deserialize)]
-struct TranscriptBody {
-    id: String,
 }
 
 impl TutorialTenant {
@@ -91,8 +62,9 @@ impl TutorialTenant {
         &self.tokens
     }
 
-    /// Runs `call` with a token; on 401 drops that token, fetches a new one and tries once
-    /// more, so a token revoked early costs one extra round trip rather than a failure.
+    /// Runs `request` with a token; on 401 drops that token, fetches a new one and tries once
+    /// more, so a token revoked early costs one extra round trip rather than a failure. For
+    /// transcript look-ups only: prompt POSTs leave the re-send to the delivery policy.
     async fn with_token<F>(
         &self,
         endpoint: Endpoint,
@@ -137,44 +109,33 @@ impl TutorialTenant {
 impl Tenant for TutorialTenant {
     async fn send_prompt(&self, prompt: &OutboundPrompt, timeout: Duration) -> AttemptReport {
         let deadline = Instant::now() + timeout;
-        let payload = PromptPayload {
-            interaction_id: &prompt.interaction_id,
-            prompt_id: prompt.prompt_id.as_str(),
-            content: &prompt.content,
-            priority: prompt.priority.as_str(),
-            ui_config: UiConfig {
-                component_type: &self.ui.component_type,
-                position: &self.ui.position,
-                timeout_ms: self.ui.timeout_ms,
-            },
-            context: PromptContext {
-                sentiment_score: prompt.sentiment,
-                keywords: &prompt.keywords,
-            },
-            target_agent_id: &prompt.agent_id,
+        let payload = PromptPayload::new(prompt, &self.ui);
+        // A 401 is not re-sent here: the token is dropped and the delivery policy sends
+        // again, so every POST is its own attempt in the record.
+        let token = match self.tokens.get(remaining(deadline)).await {
+            Ok(token) => token,
+            Err(error) => return token_failure(&error),
         };
-        let result = self
-            .with_token(Endpoint::Prompts, deadline, |token, timeout| {
-                with_request_id(
-                    self.http
-                        .post(self.prompts_url.clone())
-                        .header(header::AUTHORIZATION, token.bearer())
-                        .header(header::ACCEPT, "application/json")
-                        .json(&payload)
-                        .timeout(timeout),
-                    prompt.request_id.as_deref(),
-                )
-            })
-            .await;
-        match result {
-            Err(token_error) => token_failure(&token_error),
-            Ok(Err(error)) => AttemptReport {
+        let request = with_request_id(
+            self.http
+                .post(self.prompts_url.clone())
+                .header(header::AUTHORIZATION, token.bearer())
+                .header(header::ACCEPT, "application/json")
+                .json(&payload)
+                .timeout(remaining(deadline)),
+            prompt.request_id.as_deref(),
+        );
+        match self.send(Endpoint::Prompts, request).await {
+            Err(error) => AttemptReport {
                 status: None,
                 outcome: AttemptOutcome::Transient(transport_kind(&error)),
             },
-            Ok(Ok(response)) => {
+            Ok(response) => {
                 let report = classify(&response);
                 drain(response).await;
+                if report.outcome == AttemptOutcome::Unauthorized {
+                    self.tokens.invalidate(&token);
+                }
                 report
             }
         }
@@ -273,52 +234,6 @@ fn with_path(base: &url::Url, segments: &[&str]) -> url::Url {
         path.pop_if_empty().extend(segments);
     }
     url
-}
-
-fn classify(response: &reqwest::Response) -> AttemptReport {
-    let status = response.status();
-    let outcome = match status {
-        StatusCode::OK | StatusCode::CREATED => AttemptOutcome::Delivered,
-        StatusCode::TOO_MANY_REQUESTS => AttemptOutcome::RateLimited {
-            retry_after: response
-                .headers()
-                .get(header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, SystemTime::now())),
-        },
-        StatusCode::UNAUTHORIZED => AttemptOutcome::Unauthorized,
-        StatusCode::FORBIDDEN => AttemptOutcome::Forbidden,
-        s if s.is_server_error() => AttemptOutcome::Transient(TransientKind::ServerError),
-        s if s.is_success() => AttemptOutcome::Delivered,
-        _ => AttemptOutcome::Rejected,
-    };
-    AttemptReport {
-        status: Some(status.as_u16()),
-        outcome,
-    }
-}
-
-fn token_failure(error: &TokenError) -> AttemptReport {
-    match error {
-        TokenError::Rejected { status } => AttemptReport {
-            status: Some(*status),
-            outcome: AttemptOutcome::Unauthorized,
-        },
-        TokenError::Unavailable { .. } => AttemptReport {
-            status: None,
-            outcome: AttemptOutcome::Transient(TransientKind::TokenUnavailable),
-        },
-    }
-}
-
-fn transport_kind(error: &reqwest::Error) -> TransientKind {
-    if error.is_timeout() {
-        TransientKind::Timeout
-    } else if error.is_connect() {
-        TransientKind::Connect
-    } else {
-        TransientKind::ConnectionClosed
-    }
 }
 
 #[cfg(test)]

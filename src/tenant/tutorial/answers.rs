@@ -1,0 +1,58 @@
+//! How the tutorial tenant's answers map onto the retry policy's outcomes.
+
+use std::time::SystemTime;
+
+use reqwest::{header, StatusCode};
+
+use crate::{
+    retry::parse_retry_after,
+    tenant::{AttemptOutcome, AttemptReport, TokenError, TransientKind},
+};
+
+/// Classifies the answer to one prompt POST.
+pub(super) fn classify(response: &reqwest::Response) -> AttemptReport {
+    let status = response.status();
+    let outcome = match status {
+        StatusCode::OK | StatusCode::CREATED => AttemptOutcome::Delivered,
+        StatusCode::TOO_MANY_REQUESTS => AttemptOutcome::RateLimited {
+            retry_after: response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, SystemTime::now())),
+        },
+        StatusCode::UNAUTHORIZED => AttemptOutcome::Unauthorized,
+        StatusCode::FORBIDDEN => AttemptOutcome::Forbidden,
+        s if s.is_server_error() => AttemptOutcome::Transient(TransientKind::ServerError),
+        s if s.is_success() => AttemptOutcome::Delivered,
+        _ => AttemptOutcome::Rejected,
+    };
+    AttemptReport {
+        status: Some(status.as_u16()),
+        outcome,
+    }
+}
+
+/// A try that never got as far as a POST because no token could be had.
+pub(super) fn token_failure(error: &TokenError) -> AttemptReport {
+    match error {
+        TokenError::Rejected { status } => AttemptReport {
+            status: Some(*status),
+            outcome: AttemptOutcome::CredentialsRefused,
+        },
+        TokenError::Unavailable { .. } => AttemptReport {
+            status: None,
+            outcome: AttemptOutcome::Transient(TransientKind::TokenUnavailable),
+        },
+    }
+}
+
+pub(super) fn transport_kind(error: &reqwest::Error) -> TransientKind {
+    if error.is_timeout() {
+        TransientKind::Timeout
+    } else if error.is_connect() {
+        TransientKind::Connect
+    } else {
+        TransientKind::ConnectionClosed
+    }
+}
