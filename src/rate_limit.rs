@@ -102,7 +102,8 @@ fn refill(tokens: f64, elapsed: Duration, per_second: f64, burst: f64) -> f64 {
 
 /// Time until the bucket holds one whole token.
 fn wait_for_one(tokens: f64, per_second: f64) -> Duration {
-    Duration::from_secs_f64(((1.0 - tokens) / per_second).max(0.0))
+    // Saturates rather than panics for a rate so slow the wait overflows a Duration.
+    Duration::try_from_secs_f64(((1.0 - tokens) / per_second).max(0.0)).unwrap_or(Duration::MAX)
 }
 
 #[cfg(test)]
@@ -122,6 +123,7 @@ mod tests {
         assert_eq!(wait_for_one(0.0, 2.0), Duration::from_millis(500));
         assert_eq!(wait_for_one(0.75, 0.5), Duration::from_millis(500));
         assert_eq!(wait_for_one(1.0, 2.0), Duration::ZERO);
+        assert_eq!(wait_for_one(0.0, 1e-300), Duration::MAX);
     }
 
     #[tokio::test]

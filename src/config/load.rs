@@ -5,7 +5,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::{env, validate, Settings};
 
@@ -123,7 +123,12 @@ fn missing_credentials(settings: &Settings) -> Vec<&'static str> {
     if blank(&tenant.client_id) {
         missing.push("CXONE_CLIENT_ID");
     }
-    if tenant.client_secret.is_none() {
+    // An empty secret file is as good as none: say so at start-up, not as 401s later.
+    let no_secret = tenant
+        .client_secret
+        .as_ref()
+        .is_none_or(|s| s.expose_secret().trim().is_empty());
+    if no_secret {
         missing.push("CXONE_CLIENT_SECRET (or CXONE_CLIENT_SECRET_FILE)");
     }
     missing
@@ -131,7 +136,6 @@ fn missing_credentials(settings: &Settings) -> Vec<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use secrecy::ExposeSecret;
 
     use super::*;
 
@@ -182,6 +186,37 @@ mod tests {
         let settings = load(&LoadOptions::default(), &env(&vars)).unwrap();
         let secret = settings.tenant.client_secret.unwrap();
         assert_eq!(secret.expose_secret(), "from-file");
+    }
+
+    #[test]
+    fn an_empty_secret_file_counts_as_missing() {
+        let dir = std::env::temp_dir().join(format!("cxone-empty-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret");
+        std::fs::write(&path, "\n").unwrap();
+        let mut vars = credentials();
+        vars.retain(|(k, _)| *k != "CXONE_CLIENT_SECRET");
+        let path_str = path.to_string_lossy().into_owned();
+        vars.push(("CXONE_CLIENT_SECRET_FILE", &path_str));
+        let err = load(&LoadOptions::default(), &env(&vars)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "missing environment variables: CXONE_CLIENT_SECRET (or CXONE_CLIENT_SECRET_FILE)"
+        );
+    }
+
+    #[test]
+    fn api_keys_file_skips_blank_lines_and_comments() {
+        let dir = std::env::temp_dir().join(format!("cxone-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keys");
+        std::fs::write(&path, "# rotated 2026-11\n\nkey-one-0123456789\n  key-two-0123456789  \n").unwrap();
+        let mut vars = credentials();
+        let path_str = path.to_string_lossy().into_owned();
+        vars.push(("INBOUND_API_KEYS_FILE", &path_str));
+        let settings = load(&LoadOptions::default(), &env(&vars)).unwrap();
+        let keys: Vec<&str> = settings.auth.api_keys.iter().map(|k| k.expose_secret()).collect();
+        assert_eq!(keys, ["key-one-0123456789", "key-two-0123456789"]);
     }
 
     #[test]

@@ -117,6 +117,25 @@ pub(super) fn validate(s: &Settings) -> Result<(), Vec<String>> {
         !s.delivery.fallback_content.trim().is_empty(),
         "delivery.fallback_content must not be empty".into(),
     );
+    let ui = &s.delivery.ui;
+    check(
+        ["CARD", "INLINE", "SIDEBAR"].contains(&ui.component_type.as_str()),
+        format!(
+            "delivery.ui.component_type must be CARD, INLINE or SIDEBAR, got {:?}",
+            ui.component_type
+        ),
+    );
+    check(
+        ["TOP", "BOTTOM", "INLINE"].contains(&ui.position.as_str()),
+        format!(
+            "delivery.ui.position must be TOP, BOTTOM or INLINE, got {:?}",
+            ui.position
+        ),
+    );
+    check(
+        ui.timeout_ms >= 1,
+        "delivery.ui.timeout_ms must be at least 1".into(),
+    );
     check(
         s.delivery.max_content_chars >= 1,
         "delivery.max_content_chars must be at least 1".into(),
@@ -231,6 +250,17 @@ mod tests {
         assert!(all.contains("RATE_LIMIT_BURST"));
         assert!(all.contains("RATE_LIMIT_PER_SECOND"));
         assert!(all.contains("ELIGIBILITY_MIN_SENTIMENT"));
+    }
+
+    #[test]
+    fn ui_config_must_be_one_the_tenant_renders() {
+        let mut s = Settings::default();
+        s.sandbox.enabled = true;
+        s.delivery.ui.component_type = "card".into();
+        s.delivery.ui.position = "LEFT".into();
+        let all = validate(&s).unwrap_err().join("\n");
+        assert!(all.contains("delivery.ui.component_type"), "{all}");
+        assert!(all.contains("delivery.ui.position"), "{all}");
     }
 
     #[test]
