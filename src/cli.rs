@@ -71,10 +71,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Some(Command::FakeTenant { listen }) => run_fake_tenant(listen, settings).await,
         Some(Command::Openapi | Command::Healthcheck { .. }) => Ok(()),
-        None => match Application::build(settings).await {
-            Ok(app) => app.run_until_stopped(shutdown::signal()).await,
-            Err(error) => Err(error),
-        },
+        None => run_service(settings).await,
     };
     if let Err(error) = &result {
         tracing::error!("{error:#}");
@@ -108,9 +105,27 @@ async fn healthcheck(url: &str) -> ExitCode {
     }
 }
 
+/// Runs the service until a stop signal; a signal during start-up ends it at once.
+async fn run_service(settings: config::Settings) -> anyhow::Result<()> {
+    let mut stop = Box::pin(shutdown::listen());
+    let built = tokio::select! {
+        built = Application::build(settings) => Some(built),
+        () = &mut stop => None,
+    };
+    match built {
+        Some(Ok(app)) => app.run_until_stopped(stop).await,
+        Some(Err(error)) => Err(error),
+        None => {
+            tracing::info!("stopped during start-up");
+            Ok(())
+        }
+    }
+}
+
 async fn run_fake_tenant(listen: SocketAddr, settings: config::Settings) -> anyhow::Result<()> {
+    let stop = shutdown::listen();
     let fake = FakeTenant::start(listen, settings.sandbox.tenant).await?;
-    shutdown::signal().await;
+    stop.await;
     fake.stop().await;
     Ok(())
 }

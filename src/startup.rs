@@ -62,11 +62,6 @@ impl Application {
         mut settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let listener = bind(settings.server.listen_addr).await?;
-        let metrics_listener = match settings.metrics.listen_addr {
-            Some(addr) => Some(bind(addr).await?),
-            None => None,
-        };
         let sandbox = if settings.sandbox.enabled {
             Some(start_sandbox(&mut settings).await?)
         } else {
@@ -85,6 +80,13 @@ impl Application {
         .await
         .context("cannot open the prompt ledger")?;
         tracing::info!(database = %store::redact(&settings.store.database_url), "prompt ledger open");
+        // Bound only once everything that can fail has been checked and opened: a load
+        // balancer sees no port until the service can answer on it.
+        let listener = bind(settings.server.listen_addr).await?;
+        let metrics_listener = match settings.metrics.listen_addr {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
         let (ledger, ledger_writer) = BatchWriter::spawn(store.clone());
         let (waker, correlation) = correlation::spawn(
             &settings.correlation,
