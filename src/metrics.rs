@@ -259,7 +259,8 @@ impl Metrics {
             Some(200..=299) => "2xx",
             Some(300..=399) => "3xx",
             Some(400..=499) => "4xx",
-            Some(_) => "5xx",
+            Some(500..=599) => "5xx",
+            Some(_) => "other",
             None => "error",
         };
         let endpoint = endpoint.as_str();
