@@ -210,12 +210,21 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cxone-keys-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("keys");
-        std::fs::write(&path, "# rotated 2026-11\n\nkey-one-0123456789\n  key-two-0123456789  \n").unwrap();
+        std::fs::write(
+            &path,
+            "# rotated 2026-11\n\nkey-one-0123456789\n  key-two-0123456789  \n",
+        )
+        .unwrap();
         let mut vars = credentials();
         let path_str = path.to_string_lossy().into_owned();
         vars.push(("INBOUND_API_KEYS_FILE", &path_str));
         let settings = load(&LoadOptions::default(), &env(&vars)).unwrap();
-        let keys: Vec<&str> = settings.auth.api_keys.iter().map(|k| k.expose_secret()).collect();
+        let keys: Vec<&str> = settings
+            .auth
+            .api_keys
+            .iter()
+            .map(|k| k.expose_secret())
+            .collect();
         assert_eq!(keys, ["key-one-0123456789", "key-two-0123456789"]);
     }
 

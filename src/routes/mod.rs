@@ -91,6 +91,8 @@ pub fn metrics_router(path: &str, source: MetricsSource) -> Router {
     Router::new()
         .route(path, get(metrics::metrics))
         .with_state(source)
+        // Scrapes answer with an id like every other response.
+        .layer(from_fn(set_request_id))
 }
 
 /// Every log line of a request carries its method, path and request id, and from delivery on

@@ -102,7 +102,10 @@ async fn a_request_s_log_lines_carry_its_id_and_correlation_is_one_event() {
         if let Some(event) = found {
             break event;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "no correlation event");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no correlation event"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     };
     assert_eq!(correlation["transcript_id"], "tr_77");

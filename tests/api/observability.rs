@@ -110,14 +110,17 @@ async fn metrics_move_with_deliveries_and_carry_no_ids() {
 async fn metrics_can_live_on_their_own_listener() {
     let app = spawn_app_with(|s| {
         s.metrics.listen_addr = Some("127.0.0.1:0".parse().unwrap());
+        s.metrics.path = "/internal/metrics".into();
     })
     .await;
     assert_eq!(app.get("/metrics").await.status(), 404);
+    assert_eq!(app.get("/internal/metrics").await.status(), 404);
     let metrics_addr = app.metrics_addr.expect("a metrics listener");
-    let response = reqwest::get(format!("http://{metrics_addr}/metrics"))
+    let response = reqwest::get(format!("http://{metrics_addr}/internal/metrics"))
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("x-request-id"));
     assert!(response
         .text()
         .await

@@ -58,7 +58,11 @@ impl Running {
         Self::start_with(tenant, auth, &[]).await
     }
 
-    pub async fn start_with(tenant: &MockServer, auth: &MockServer, env: &[(&str, &str)]) -> Running {
+    pub async fn start_with(
+        tenant: &MockServer,
+        auth: &MockServer,
+        env: &[(&str, &str)],
+    ) -> Running {
         let mut child = command()
             .env("CXONE_TENANT_URL", tenant.uri())
             .env("CXONE_TOKEN_URL", format!("{}{TOKEN_PATH}", auth.uri()))
@@ -133,4 +137,3 @@ pub async fn wait_for_log_address(lines: &Arc<Mutex<Vec<String>>>, message: &str
         lines.lock().unwrap().join("\n")
     );
 }
-

@@ -97,7 +97,10 @@ async fn a_401_drops_the_token_and_retries_once_with_a_fresh_one() {
     let response = app.post_prompt(&prompt_body()).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["attempt"], 2, "the re-send after a 401 is the second POST");
+    assert_eq!(
+        body["attempt"], 2,
+        "the re-send after a 401 is the second POST"
+    );
     assert_eq!(app.token_requests().await, 2);
     assert_eq!(app.prompts_received().await.len(), 2);
 
