@@ -110,6 +110,12 @@ impl PromptService {
             _ => primary.prompt_id.clone(),
         };
         tracing::Span::current().record("prompt_id", prompt_id.as_str());
+        // The record keeps what reached the agent's screen: the fallback's text when the
+        // fallback leg delivered, the primary's otherwise (also when nothing was delivered).
+        let shown = match delivered_leg {
+            Some(Leg::Fallback) => &fallback.content,
+            _ => &primary.content,
+        };
         let record = PromptRecord {
             prompt_id: prompt_id.clone(),
             primary_prompt_id: primary.prompt_id.clone(),
@@ -117,8 +123,8 @@ impl PromptService {
             agent_id: primary.agent_id.clone(),
             priority: primary.priority,
             sentiment: primary.sentiment,
-            content_hash: content_hash(&primary.content),
-            content: self.store_content.then(|| primary.content.clone()),
+            content_hash: content_hash(shown),
+            content: self.store_content.then(|| shown.clone()),
             request_id: context.request_id.clone(),
             status: match result {
                 Ok(_) => DeliveryStatus::Delivered,

@@ -9,5 +9,6 @@ mod openapi;
 mod process;
 mod protection;
 mod rate_limit;
+mod records;
 mod sandbox;
 mod token;
