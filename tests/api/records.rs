@@ -49,3 +49,22 @@ async fn a_fallback_record_keeps_the_fallback_content_and_its_hash() {
     assert_eq!(record["content"], FALLBACK_CONTENT);
     assert_eq!(record["contentHash"], sha256(FALLBACK_CONTENT));
 }
+
+#[tokio::test]
+async fn with_store_content_off_a_record_keeps_only_the_hash() {
+    let app = spawn_app_with(|s| s.store.store_content = false).await;
+    app.mount_tenant(delivered()).await;
+    let body: Value = app.post_prompt(&prompt_body()).await.json().await.unwrap();
+
+    let record: Value = app
+        .get_prompt(body["promptId"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(record["status"], "delivered");
+    assert!(record["content"].is_null(), "{record}");
+    let content = prompt_body()["content"].as_str().unwrap().to_owned();
+    assert_eq!(record["contentHash"], sha256(&content));
+    assert_eq!(record["contentHash"].as_str().unwrap().len(), 64);
+}
