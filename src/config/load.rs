@@ -225,7 +225,10 @@ mod tests {
         assert!(!settings.store.store_content);
         assert_eq!(settings.store.retention_days, 7);
         let both = "[store]\nretention_days = 7\n[ledger]\nstore_content = false\n";
-        assert!(toml::from_str::<Settings>(both).is_err(), "one table, one name");
+        assert!(
+            toml::from_str::<Settings>(both).is_err(),
+            "one table, one name"
+        );
     }
 
     #[test]

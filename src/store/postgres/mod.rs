@@ -19,8 +19,8 @@ use time::OffsetDateTime;
 
 use super::{
     redact, rows::truncate, CorrelationClaim, Feedback, FeedbackOutcome, IdempotencyBegin,
-    LedgerOptions, LedgerWrite, ListQuery, PromptPage, PromptRecord, PromptStore, RefusalCount,
-    RefusalKind, StatsQuery, StatsRow, StoreError,
+    LedgerOptions, LedgerWrite, ListQuery, PromptPage, PromptRecord, PromptStore, Pruned,
+    RefusalCount, RefusalKind, StatsQuery, StatsRow, StoreError,
 };
 use crate::domain::PromptId;
 
@@ -167,7 +167,7 @@ impl PromptStore for PostgresStore {
         self.refusal_counts(from, to).await
     }
 
-    async fn prune(&self, older_than: OffsetDateTime, batch: u32) -> Result<u64, StoreError> {
+    async fn prune(&self, older_than: OffsetDateTime, batch: u32) -> Result<Pruned, StoreError> {
         self.prune_batch(older_than, batch).await
     }
 }

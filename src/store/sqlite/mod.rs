@@ -20,8 +20,8 @@ use time::OffsetDateTime;
 
 use super::{
     redact, rows::micros, CorrelationClaim, Feedback, FeedbackOutcome, IdempotencyBegin,
-    LedgerOptions, LedgerWrite, ListQuery, PromptPage, PromptRecord, PromptStore, RefusalCount,
-    RefusalKind, StatsQuery, StatsRow, StoreError,
+    LedgerOptions, LedgerWrite, ListQuery, PromptPage, PromptRecord, PromptStore, Pruned,
+    RefusalCount, RefusalKind, StatsQuery, StatsRow, StoreError,
 };
 use crate::domain::PromptId;
 
@@ -211,7 +211,7 @@ impl PromptStore for SqliteStore {
         self.refusal_counts(from, to).await
     }
 
-    async fn prune(&self, older_than: OffsetDateTime, batch: u32) -> Result<u64, StoreError> {
+    async fn prune(&self, older_than: OffsetDateTime, batch: u32) -> Result<Pruned, StoreError> {
         self.prune_batch(older_than, batch).await
     }
 }

@@ -16,7 +16,7 @@ use crate::{
         stats::{self, StatsAgg},
         support::plus,
         CorrelationState, CorrelationUpdate, Cursor, LedgerWrite, ListQuery, PromptPage,
-        PromptRecord, StatsQuery, StatsRow, StoreError,
+        PromptRecord, Pruned, StatsQuery, StatsRow, StoreError,
     },
 };
 
@@ -134,23 +134,27 @@ impl SqliteStore {
         &self,
         older_than: OffsetDateTime,
         batch: u32,
-    ) -> Result<u64, StoreError> {
-        let deleted = sqlx::query(sql::PRUNE_PROMPTS)
+    ) -> Result<Pruned, StoreError> {
+        let records = sqlx::query(sql::PRUNE_PROMPTS)
             .bind(ts(older_than))
             .bind(i64::from(batch))
             .execute(&self.pool)
             .await?
             .rows_affected();
-        sqlx::query(sql::PRUNE_IDEMPOTENCY)
+        let idempotency_keys = sqlx::query(sql::PRUNE_IDEMPOTENCY)
             .bind(ts(OffsetDateTime::now_utc()))
             .bind(i64::from(batch))
             .execute(&self.pool)
-            .await?;
+            .await?
+            .rows_affected();
         sqlx::query(sql::PRUNE_REFUSALS)
             .bind(utc_day(older_than))
             .execute(&self.pool)
             .await?;
-        Ok(deleted)
+        Ok(Pruned {
+            records,
+            idempotency_keys,
+        })
     }
 }
 

@@ -17,6 +17,7 @@ use crate::store::{
 store_tests!(
     idempotency_states,
     expired_keys_are_replaced,
+    retention_prunes_keys_past_one_batch,
     feedback_once_per_outcome,
     refusals_are_counted_per_day,
 );
@@ -89,7 +90,25 @@ async fn expired_keys_are_replaced(store: Arc<dyn PromptStore>) {
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(begin("h4", TTL).await, IdempotencyBegin::Started);
     // Pruning removes expired keys without touching records.
-    assert_eq!(store.prune(base_time(), 10).await.unwrap(), 0);
+    assert_eq!(store.prune(base_time(), 10).await.unwrap().records, 0);
+}
+
+async fn retention_prunes_keys_past_one_batch(store: Arc<dyn PromptStore>) {
+    // More expired keys than a batch, and no old records at all.
+    for key in ["k1", "k2", "k3", "k4", "k5"] {
+        let begun = store.begin_idempotent("s", key, "h", Duration::ZERO).await;
+        assert_eq!(begun.unwrap(), IdempotencyBegin::Started);
+    }
+    let live = store.begin_idempotent("s", "live", "h", TTL).await.unwrap();
+    assert_eq!(live, IdempotencyBegin::Started);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let pruned = crate::retention::prune_in_batches(store.as_ref(), base_time(), 2, &stop).await;
+    assert_eq!((pruned.records, pruned.idempotency_keys), (0, 5));
+    // The unexpired key is still held.
+    let live = store.begin_idempotent("s", "live", "h", TTL).await.unwrap();
+    assert_eq!(live, IdempotencyBegin::InProgress);
 }
 
 async fn feedback_once_per_outcome(store: Arc<dyn PromptStore>) {
