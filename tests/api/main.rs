@@ -2,6 +2,7 @@ mod bad_input;
 mod correlation;
 mod delivery;
 mod eligibility;
+mod export;
 mod helpers;
 mod ledger;
 mod observability;
