@@ -21,6 +21,10 @@ use crate::{
 };
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// An in-progress key is held for the request deadline plus this: time to commit the record
+/// and the key after the deadline. A claim older than that belongs to a request whose process
+/// died, and a retry may take it over instead of getting 409 for the whole window.
+const IN_PROGRESS_MARGIN: Duration = Duration::from_secs(15);
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// The tutorial's response, with the fields it promised but never filled.
@@ -139,10 +143,10 @@ async fn deliver(
             Err(error) => ApiError::from(error).into_response(),
         };
     };
-    let window = Duration::from_secs(service.idempotency_window_secs);
+    let lease = service.request_timeout + IN_PROGRESS_MARGIN;
     let store = &service.store;
     let begun = store
-        .begin_idempotent(&scope, &key, &request_hash(&request), window)
+        .begin_idempotent(&scope, &key, &request_hash(&request), lease)
         .await;
     match begun {
         Err(error) => {
@@ -181,8 +185,9 @@ async fn deliver(
             };
             let recorded = match kept {
                 Some((status, body)) => {
+                    let window = Duration::from_secs(service.idempotency_window_secs);
                     store
-                        .complete_idempotent(&scope, &key, status.as_u16(), &body)
+                        .complete_idempotent(&scope, &key, status.as_u16(), &body, window)
                         .await
                 }
                 None => store.abandon_idempotent(&scope, &key).await,

@@ -158,23 +158,25 @@ pub trait PromptStore: Send + Sync {
         next_attempt_at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 
-    /// Claims `(scope, key)` for a request whose body hashes to `request_hash`, for `ttl`;
-    /// an expired claim is replaced. Race-free across replicas.
+    /// Claims `(scope, key)` for a request whose body hashes to `request_hash`, for `lease`:
+    /// how long the request may take. A claim whose lease ran out (its request died with its
+    /// process) or a completed key whose window ended is replaced. Race-free across replicas.
     async fn begin_idempotent(
         &self,
         scope: &str,
         key: &str,
         request_hash: &str,
-        ttl: Duration,
+        lease: Duration,
     ) -> Result<IdempotencyBegin, StoreError>;
 
-    /// Stores the answer to replay for `(scope, key)`.
+    /// Stores the answer to replay for `(scope, key)`, replayed for `window` from now.
     async fn complete_idempotent(
         &self,
         scope: &str,
         key: &str,
         status: u16,
         body: &serde_json::Value,
+        window: Duration,
     ) -> Result<(), StoreError>;
 
     /// Forgets an in-progress claim so the request may be retried (a failure that must not

@@ -4,6 +4,7 @@ mod delivery;
 mod eligibility;
 mod export;
 mod helpers;
+mod idempotency;
 mod ledger;
 mod observability;
 mod openapi;

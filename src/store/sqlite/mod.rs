@@ -151,9 +151,9 @@ impl PromptStore for SqliteStore {
         scope: &str,
         key: &str,
         request_hash: &str,
-        ttl: Duration,
+        lease: Duration,
     ) -> Result<IdempotencyBegin, StoreError> {
-        self.begin_key(scope, key, request_hash, ttl).await
+        self.begin_key(scope, key, request_hash, lease).await
     }
 
     async fn complete_idempotent(
@@ -162,8 +162,9 @@ impl PromptStore for SqliteStore {
         key: &str,
         status: u16,
         body: &serde_json::Value,
+        window: Duration,
     ) -> Result<(), StoreError> {
-        self.complete_key(scope, key, status, body).await
+        self.complete_key(scope, key, status, body, window).await
     }
 
     async fn abandon_idempotent(&self, scope: &str, key: &str) -> Result<(), StoreError> {
