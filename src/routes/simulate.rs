@@ -37,7 +37,8 @@ pub struct SimulatePromptResponse {
     fallback: bool,
     /// Always null here: correlation runs after the response; see `GET /prompts/{id}`.
     transcript_id: Option<String>,
-    /// `pending`: the transcript look-up is queued in the ledger.
+    /// `pending`: the transcript look-up is queued in the ledger. A prompt answered from an
+    /// earlier delivery's record reports where that record's correlation stands.
     #[schema(value_type = String, example = "pending")]
     correlation: &'static str,
 }
@@ -157,14 +158,11 @@ async fn deliver(
         Ok(IdempotencyBegin::Mismatch) => ApiError::IdempotencyKeyReused.into_response(),
         Ok(IdempotencyBegin::Completed { status, body }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            let mut response = (status, Json(body)).into_response();
-            response
-                .headers_mut()
-                .insert(REPLAYED, HeaderValue::from_static("true"));
-            response
+            with_replayed((status, Json(body)).into_response(), true)
         }
         Ok(IdempotencyBegin::Started) => {
             let result = service.submit(request, &context).await;
+            let replayed = matches!(&result, Ok(accepted) if accepted.replayed);
             // Only answers a retry could not change are kept for replay; a 429 or 5xx frees
             // the key so the caller's retry can still deliver.
             let (kept, response) = match result {
@@ -195,9 +193,19 @@ async fn deliver(
             if let Err(error) = recorded {
                 tracing::error!(%error, "could not record the idempotent answer");
             }
-            response
+            with_replayed(response, replayed)
         }
     }
+}
+
+/// Marks an answer that repeats an earlier delivery.
+fn with_replayed(mut response: Response, replayed: bool) -> Response {
+    if replayed {
+        response
+            .headers_mut()
+            .insert(REPLAYED, HeaderValue::from_static("true"));
+    }
+    response
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
