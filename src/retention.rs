@@ -1,5 +1,5 @@
-//! Deletes records older than the retention period, in small batches so no statement holds
-//! the ledger's locks for long.
+//! Deletes records older than the retention period, and expired idempotency keys, in small
+//! batches so no statement holds the ledger's locks for long.
 
 use std::{sync::Arc, time::Duration};
 
@@ -7,9 +7,9 @@ use time::OffsetDateTime;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::PromptStore;
+use crate::store::{PromptStore, Pruned};
 
-/// Records deleted per statement.
+/// Records (and, separately, idempotency keys) deleted per statement.
 const BATCH: u32 = 500;
 
 /// Runs every `interval` until `stop` is cancelled; owned by the application, which awaits the
@@ -35,18 +35,32 @@ pub fn spawn(
     }))
 }
 
-/// Deletes everything received before `cutoff`, batch by batch; returns how many records.
+/// Deletes everything received before `cutoff` and every expired idempotency key, batch by
+/// batch; returns how many records.
 pub async fn prune(
     store: &dyn PromptStore,
     cutoff: OffsetDateTime,
     stop: &CancellationToken,
 ) -> u64 {
-    let mut total = 0;
+    prune_in_batches(store, cutoff, BATCH, stop).await.records
+}
+
+/// [`prune`] with batches of `batch`. Records and keys each continue until one of their
+/// batches comes back short: a busy service makes far more keys than old records, so ending
+/// with the records would leave keys to pile up.
+pub(crate) async fn prune_in_batches(
+    store: &dyn PromptStore,
+    cutoff: OffsetDateTime,
+    batch: u32,
+    stop: &CancellationToken,
+) -> Pruned {
+    let mut total = Pruned::default();
     while !stop.is_cancelled() {
-        match store.prune(cutoff, BATCH).await {
-            Ok(deleted) => {
-                total += deleted;
-                if deleted < u64::from(BATCH) {
+        match store.prune(cutoff, batch).await {
+            Ok(pruned) => {
+                total.records += pruned.records;
+                total.idempotency_keys += pruned.idempotency_keys;
+                if !pruned.more_left(batch) {
                     break;
                 }
                 // Let other writers in between batches.
@@ -58,8 +72,12 @@ pub async fn prune(
             }
         }
     }
-    if total > 0 {
-        tracing::info!(deleted = total, "retention pass removed old records");
+    if total != Pruned::default() {
+        tracing::info!(
+            records = total.records,
+            idempotency_keys = total.idempotency_keys,
+            "retention pass removed old records and expired keys"
+        );
     }
     total
 }

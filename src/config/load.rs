@@ -263,6 +263,19 @@ mod tests {
     }
 
     #[test]
+    fn the_ledger_table_is_the_store_table() {
+        let settings: Settings =
+            toml::from_str("[ledger]\nstore_content = false\nretention_days = 7\n").unwrap();
+        assert!(!settings.store.store_content);
+        assert_eq!(settings.store.retention_days, 7);
+        let both = "[store]\nretention_days = 7\n[ledger]\nstore_content = false\n";
+        assert!(
+            toml::from_str::<Settings>(both).is_err(),
+            "one table, one name"
+        );
+    }
+
+    #[test]
     fn unknown_file_keys_are_rejected_with_the_file_named() {
         let dir = std::env::temp_dir().join(format!("cxone-typo-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -36,7 +36,9 @@ pub struct Settings {
     pub eligibility: EligibilitySettings,
     /// Background correlation of delivered prompts with interaction transcripts.
     pub correlation: CorrelationSettings,
-    /// Where delivery records are kept.
+    /// Where delivery records are kept. The table may also be written `[ledger]`, the name
+    /// the ledger goes by elsewhere (e.g. `ledger.store_content`); giving both is an error.
+    #[serde(alias = "ledger")]
     pub store: StoreSettings,
     /// Log output.
     pub log: LogSettings,

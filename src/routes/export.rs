@@ -6,7 +6,7 @@ use futures::{stream::BoxStream, StreamExt};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
-use crate::store::{PromptRecord, PromptStore};
+use crate::store::{PromptRecord, PromptStore, StoreError};
 
 const CSV_HEADER: &str = "promptId,primaryPromptId,interactionId,agentId,priority,sentiment,\
 status,failure,fallback,attempt,attempts,receivedAt,completedAt,correlation,transcriptId,\
@@ -15,29 +15,33 @@ correlatedAt,contentHash,requestId,content\n";
 /// The export as a stream of text chunks. A task owns the store's stream (which borrows the
 /// store) and hands lines over a small channel: memory stays flat, and the task ends as soon
 /// as the client goes away.
+///
+/// A store error mid-export is the stream's last item. The 200 status has gone out by then,
+/// so the body is aborted instead of ended: the client sees a broken transfer (no final
+/// chunk), never a complete-looking file that is missing records.
 pub fn lines(
     store: Arc<dyn PromptStore>,
     from: Option<OffsetDateTime>,
     to: Option<OffsetDateTime>,
     csv: bool,
-) -> BoxStream<'static, String> {
-    let (tx, rx) = mpsc::channel::<String>(64);
+) -> BoxStream<'static, Result<String, StoreError>> {
+    let (tx, rx) = mpsc::channel::<Result<String, StoreError>>(64);
     tokio::spawn(async move {
-        if csv && tx.send(CSV_HEADER.to_owned()).await.is_err() {
+        if csv && tx.send(Ok(CSV_HEADER.to_owned())).await.is_err() {
             return;
         }
         let mut records = store.export(from, to);
         while let Some(record) = records.next().await {
             let line = match record {
-                Ok(record) if csv => csv_row(&record),
-                Ok(record) => json_line(&record),
+                Ok(record) if csv => Ok(csv_row(&record)),
+                Ok(record) => Ok(json_line(&record)),
                 Err(error) => {
-                    // The status line has gone out; ending early is the only signal left.
-                    tracing::error!(%error, "export stopped early");
-                    return;
+                    tracing::error!(%error, "export failed; aborting the response body");
+                    Err(error)
                 }
             };
-            if tx.send(line).await.is_err() {
+            let failed = line.is_err();
+            if tx.send(line).await.is_err() || failed {
                 return;
             }
         }

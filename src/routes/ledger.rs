@@ -7,7 +7,6 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 
@@ -270,7 +269,7 @@ pub async fn export_prompts(
     };
     Ok((
         [(header::CONTENT_TYPE, content_type)],
-        Body::from_stream(lines.map(Ok::<_, std::convert::Infallible>)),
+        Body::from_stream(lines),
     )
         .into_response())
 }

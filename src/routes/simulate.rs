@@ -21,6 +21,10 @@ use crate::{
 };
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// An in-progress key is held for the request deadline plus this: time to commit the record
+/// and the key after the deadline. A claim older than that belongs to a request whose process
+/// died, and a retry may take it over instead of getting 409 for the whole window.
+const IN_PROGRESS_MARGIN: Duration = Duration::from_secs(15);
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// The tutorial's response, with the fields it promised but never filled.
@@ -33,7 +37,8 @@ pub struct SimulatePromptResponse {
     fallback: bool,
     /// Always null here: correlation runs after the response; see `GET /prompts/{id}`.
     transcript_id: Option<String>,
-    /// `pending`: the transcript look-up is queued in the ledger.
+    /// `pending`: the transcript look-up is queued in the ledger. A prompt answered from an
+    /// earlier delivery's record reports where that record's correlation stands.
     #[schema(value_type = String, example = "pending")]
     correlation: &'static str,
 }
@@ -139,10 +144,10 @@ async fn deliver(
             Err(error) => ApiError::from(error).into_response(),
         };
     };
-    let window = Duration::from_secs(service.idempotency_window_secs);
+    let lease = service.request_timeout + IN_PROGRESS_MARGIN;
     let store = &service.store;
     let begun = store
-        .begin_idempotent(&scope, &key, &request_hash(&request), window)
+        .begin_idempotent(&scope, &key, &request_hash(&request), lease)
         .await;
     match begun {
         Err(error) => {
@@ -153,14 +158,11 @@ async fn deliver(
         Ok(IdempotencyBegin::Mismatch) => ApiError::IdempotencyKeyReused.into_response(),
         Ok(IdempotencyBegin::Completed { status, body }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            let mut response = (status, Json(body)).into_response();
-            response
-                .headers_mut()
-                .insert(REPLAYED, HeaderValue::from_static("true"));
-            response
+            with_replayed((status, Json(body)).into_response(), true)
         }
         Ok(IdempotencyBegin::Started) => {
             let result = service.submit(request, &context).await;
+            let replayed = matches!(&result, Ok(accepted) if accepted.replayed);
             // Only answers a retry could not change are kept for replay; a 429 or 5xx frees
             // the key so the caller's retry can still deliver.
             let (kept, response) = match result {
@@ -181,8 +183,9 @@ async fn deliver(
             };
             let recorded = match kept {
                 Some((status, body)) => {
+                    let window = Duration::from_secs(service.idempotency_window_secs);
                     store
-                        .complete_idempotent(&scope, &key, status.as_u16(), &body)
+                        .complete_idempotent(&scope, &key, status.as_u16(), &body, window)
                         .await
                 }
                 None => store.abandon_idempotent(&scope, &key).await,
@@ -190,9 +193,19 @@ async fn deliver(
             if let Err(error) = recorded {
                 tracing::error!(%error, "could not record the idempotent answer");
             }
-            response
+            with_replayed(response, replayed)
         }
     }
+}
+
+/// Marks an answer that repeats an earlier delivery.
+fn with_replayed(mut response: Response, replayed: bool) -> Response {
+    if replayed {
+        response
+            .headers_mut()
+            .insert(REPLAYED, HeaderValue::from_static("true"));
+    }
+    response
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {

@@ -36,7 +36,7 @@ pub use record::{CorrelationState, CorrelationUpdate, DeliveryStatus, PromptReco
 pub use sqlite::SqliteStore;
 pub use types::{
     CorrelationClaim, Feedback, FeedbackKind, FeedbackOutcome, GroupBy, IdempotencyBegin,
-    LedgerOptions, ListQuery, PromptPage, RefusalCount, RefusalKind, StatsQuery, StatsRow,
+    LedgerOptions, ListQuery, PromptPage, Pruned, RefusalCount, RefusalKind, StatsQuery, StatsRow,
 };
 
 use crate::domain::PromptId;
@@ -158,23 +158,25 @@ pub trait PromptStore: Send + Sync {
         next_attempt_at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 
-    /// Claims `(scope, key)` for a request whose body hashes to `request_hash`, for `ttl`;
-    /// an expired claim is replaced. Race-free across replicas.
+    /// Claims `(scope, key)` for a request whose body hashes to `request_hash`, for `lease`:
+    /// how long the request may take. A claim whose lease ran out (its request died with its
+    /// process) or a completed key whose window ended is replaced. Race-free across replicas.
     async fn begin_idempotent(
         &self,
         scope: &str,
         key: &str,
         request_hash: &str,
-        ttl: Duration,
+        lease: Duration,
     ) -> Result<IdempotencyBegin, StoreError>;
 
-    /// Stores the answer to replay for `(scope, key)`.
+    /// Stores the answer to replay for `(scope, key)`, replayed for `window` from now.
     async fn complete_idempotent(
         &self,
         scope: &str,
         key: &str,
         status: u16,
         body: &serde_json::Value,
+        window: Duration,
     ) -> Result<(), StoreError>;
 
     /// Forgets an in-progress claim so the request may be retried (a failure that must not
@@ -219,9 +221,11 @@ pub trait PromptStore: Send + Sync {
 
     /// Deletes up to `batch` records received before `older_than`, oldest first (their
     /// attempts, feedback and jobs go with them), up to `batch` expired idempotency keys and
-    /// the refusal counts of days before `older_than`'s. Returns the records deleted; call
-    /// again until it returns less than `batch`, so no statement holds locks for long.
-    async fn prune(&self, older_than: OffsetDateTime, batch: u32) -> Result<u64, StoreError>;
+    /// the refusal counts of days before `older_than`'s. Returns how many records and keys
+    /// went; call again while either filled its batch ([`Pruned::more_left`]), so no
+    /// statement holds locks for long. Keys expire on their own schedule, not with records,
+    /// so either may run out first.
+    async fn prune(&self, older_than: OffsetDateTime, batch: u32) -> Result<Pruned, StoreError>;
 }
 
 /// Opens the ledger at `database_url` and brings its schema up to date.

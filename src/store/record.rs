@@ -95,10 +95,11 @@ pub struct PromptRecord {
     pub priority: Priority,
     /// The sentiment score the request carried (-1 to 1).
     pub sentiment: f64,
-    /// The primary prompt's content; `None` when the ledger is told not to keep content.
+    /// The content delivered (the fallback's after a fallback delivery, else the primary's);
+    /// `None` when the ledger is told not to keep content.
     pub content: Option<String>,
-    /// SHA-256 of the primary content, hex: lets analysis group identical prompts even when
-    /// the content itself is not kept.
+    /// SHA-256 of that content, hex: lets analysis group identical prompts even when the
+    /// content itself is not kept.
     pub content_hash: String,
     /// The `x-request-id` of the request that created this record.
     pub request_id: Option<String>,

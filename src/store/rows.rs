@@ -196,7 +196,7 @@ pub(super) struct AttemptRow<T> {
 }
 
 impl<T: StoredTime> AttemptRow<T> {
-    fn into_attempt(self) -> Result<AttemptRecord, StoreError> {
+    pub(super) fn into_attempt(self) -> Result<AttemptRecord, StoreError> {
         let leg = match self.leg.as_str() {
             "primary" => Leg::Primary,
             "fallback" => Leg::Fallback,

@@ -68,11 +68,26 @@ macro_rules! bind_attempt {
 
 pub(super) use {bind_attempt, bind_prompt};
 
+/// Inserts nothing when either id is taken: the engine then sees whether a failed record may
+/// be replaced (see [`DELETE_FAILED_PROMPT`]) instead of the whole transaction failing.
 pub(super) const INSERT_PROMPT: &str = "INSERT INTO prompts (prompt_id, primary_prompt_id, \
      interaction_id, agent_id, priority, sentiment, content, content_hash, request_id, status, \
      failure, fallback, attempt, received_at, completed_at, delivery_latency_ms, correlation, \
      transcript_id, correlated_at, correlation_attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-     $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+     $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) ON CONFLICT DO NOTHING";
+
+/// `$1` primary id: the attempts of the failed record a retry of that prompt replaces.
+pub(super) const SELECT_FAILED_ATTEMPTS: &str = concat!(
+    "SELECT ",
+    attempt_columns!(),
+    " FROM prompt_attempts WHERE prompt_id IN (SELECT prompt_id FROM prompts \
+     WHERE primary_prompt_id = $1 AND status = 'failed') ORDER BY seq"
+);
+
+/// `$1` primary id. A caller retrying a failed prompt under its own id makes a record with the
+/// same primary id; the failed one makes way for it. A delivered record is never deleted.
+pub(super) const DELETE_FAILED_PROMPT: &str =
+    "DELETE FROM prompts WHERE primary_prompt_id = $1 AND status = 'failed'";
 
 pub(super) const INSERT_ATTEMPT: &str = "INSERT INTO prompt_attempts (prompt_id, seq, \
      attempt_prompt_id, leg, number, outcome, status, started_at, duration_ms) \

@@ -45,6 +45,22 @@ pub struct CorrelationClaim {
     pub give_up_at: OffsetDateTime,
 }
 
+/// What one [`prune`](super::PromptStore::prune) call deleted, each at most one batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Records (their attempts, feedback and jobs went with them).
+    pub records: u64,
+    /// Expired idempotency keys.
+    pub idempotency_keys: u64,
+}
+
+impl Pruned {
+    /// Whether either kind filled its batch, so another call may find more.
+    pub fn more_left(&self, batch: u32) -> bool {
+        self.records >= u64::from(batch) || self.idempotency_keys >= u64::from(batch)
+    }
+}
+
 /// What [`begin_idempotent`](super::PromptStore::begin_idempotent) found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IdempotencyBegin {

@@ -138,6 +138,11 @@ pub fn delivered() -> ResponseTemplate {
 }
 
 impl TestApp {
+    /// The ledger's URL, for tests that reach into the database itself.
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }

@@ -57,3 +57,34 @@ async fn invalid_and_ineligible_requests_consume_no_token() {
     assert_eq!(app.post_prompt(&prompt_body()).await.status(), 200);
     assert_eq!(app.post_prompt(&prompt_body()).await.status(), 429);
 }
+
+#[tokio::test]
+async fn a_locally_rate_limited_request_is_counted_as_a_refusal() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit.burst = 1;
+        s.rate_limit.per_second = 0.001;
+    })
+    .await;
+    app.mount_tenant(delivered()).await;
+    assert_eq!(app.post_prompt(&prompt_body()).await.status(), 200);
+    assert_eq!(app.post_prompt(&prompt_body()).await.status(), 429);
+
+    // Refusals reach the ledger with the next once-a-second flush.
+    let mut refusals = Vec::new();
+    for _ in 0..40 {
+        let stats: Value = app.get("/stats").await.json().await.unwrap();
+        refusals = stats["refusals"].as_array().cloned().unwrap_or_default();
+        if !refusals.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert_eq!(refusals[0]["kind"], "rate_limited");
+    assert_eq!(refusals[0]["count"], 1);
+    let stats: Value = app.get("/stats").await.json().await.unwrap();
+    assert_eq!(
+        stats["rows"][0]["delivered"], 1,
+        "the refused request left no record"
+    );
+}

@@ -19,8 +19,8 @@ use time::OffsetDateTime;
 
 use super::{
     redact, rows::truncate, CorrelationClaim, Feedback, FeedbackOutcome, IdempotencyBegin,
-    LedgerOptions, LedgerWrite, ListQuery, PromptPage, PromptRecord, PromptStore, RefusalCount,
-    RefusalKind, StatsQuery, StatsRow, StoreError,
+    LedgerOptions, LedgerWrite, ListQuery, PromptPage, PromptRecord, PromptStore, Pruned,
+    RefusalCount, RefusalKind, StatsQuery, StatsRow, StoreError,
 };
 use crate::domain::PromptId;
 
@@ -107,9 +107,9 @@ impl PromptStore for PostgresStore {
         scope: &str,
         key: &str,
         request_hash: &str,
-        ttl: Duration,
+        lease: Duration,
     ) -> Result<IdempotencyBegin, StoreError> {
-        self.begin_key(scope, key, request_hash, ttl).await
+        self.begin_key(scope, key, request_hash, lease).await
     }
 
     async fn complete_idempotent(
@@ -118,8 +118,9 @@ impl PromptStore for PostgresStore {
         key: &str,
         status: u16,
         body: &serde_json::Value,
+        window: Duration,
     ) -> Result<(), StoreError> {
-        self.complete_key(scope, key, status, body).await
+        self.complete_key(scope, key, status, body, window).await
     }
 
     async fn abandon_idempotent(&self, scope: &str, key: &str) -> Result<(), StoreError> {
@@ -167,7 +168,7 @@ impl PromptStore for PostgresStore {
         self.refusal_counts(from, to).await
     }
 
-    async fn prune(&self, older_than: OffsetDateTime, batch: u32) -> Result<u64, StoreError> {
+    async fn prune(&self, older_than: OffsetDateTime, batch: u32) -> Result<Pruned, StoreError> {
         self.prune_batch(older_than, batch).await
     }
 }

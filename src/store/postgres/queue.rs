@@ -23,7 +23,7 @@ const SELECT_IDEMPOTENT: &str = "SELECT request_hash, state, response_status, \
      response_body::text AS response_body \
      FROM idempotency_keys WHERE scope = $1 AND key = $2";
 const COMPLETE_IDEMPOTENT: &str = "UPDATE idempotency_keys SET state = 'completed', \
-     response_status = $3, response_body = $4 WHERE scope = $1 AND key = $2";
+     response_status = $3, response_body = $4, expires_at = $5 WHERE scope = $1 AND key = $2";
 
 fn utc_date(t: OffsetDateTime) -> Date {
     t.to_offset(UtcOffset::UTC).date()
@@ -85,7 +85,7 @@ impl PostgresStore {
         scope: &str,
         key: &str,
         request_hash: &str,
-        ttl: Duration,
+        lease: Duration,
     ) -> Result<IdempotencyBegin, StoreError> {
         let now = OffsetDateTime::now_utc();
         // A key deleted between the two statements (abandoned, pruned) is simply tried again.
@@ -95,7 +95,7 @@ impl PostgresStore {
                 .bind(key)
                 .bind(request_hash)
                 .bind(ts(now))
-                .bind(ts(plus(now, ttl)))
+                .bind(ts(plus(now, lease)))
                 .fetch_optional(&self.pool)
                 .await?;
             if owned.is_some() {
@@ -121,12 +121,14 @@ impl PostgresStore {
         key: &str,
         status: u16,
         body: &serde_json::Value,
+        window: Duration,
     ) -> Result<(), StoreError> {
         sqlx::query(COMPLETE_IDEMPOTENT)
             .bind(scope)
             .bind(key)
             .bind(i64::from(status))
             .bind(sqlx::types::Json(body))
+            .bind(ts(plus(OffsetDateTime::now_utc(), window)))
             .execute(&self.pool)
             .await?;
         Ok(())

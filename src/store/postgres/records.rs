@@ -8,6 +8,7 @@ use time::{OffsetDateTime, UtcOffset};
 
 use super::{ts, PostgresStore};
 use crate::{
+    delivery::AttemptRecord,
     domain::PromptId,
     store::{
         export::{self, EXPORT_BATCH},
@@ -16,7 +17,7 @@ use crate::{
         stats::{self, StatsAgg},
         support::plus,
         CorrelationState, CorrelationUpdate, Cursor, LedgerWrite, ListQuery, PromptPage,
-        PromptRecord, StatsQuery, StatsRow, StoreError,
+        PromptRecord, Pruned, StatsQuery, StatsRow, StoreError,
     },
 };
 
@@ -141,23 +142,27 @@ impl PostgresStore {
         &self,
         older_than: OffsetDateTime,
         batch: u32,
-    ) -> Result<u64, StoreError> {
-        let deleted = sqlx::query(sql::PRUNE_PROMPTS)
+    ) -> Result<Pruned, StoreError> {
+        let records = sqlx::query(sql::PRUNE_PROMPTS)
             .bind(ts(older_than))
             .bind(i64::from(batch))
             .execute(&self.pool)
             .await?
             .rows_affected();
-        sqlx::query(sql::PRUNE_IDEMPOTENCY)
+        let idempotency_keys = sqlx::query(sql::PRUNE_IDEMPOTENCY)
             .bind(ts(OffsetDateTime::now_utc()))
             .bind(i64::from(batch))
             .execute(&self.pool)
-            .await?;
+            .await?
+            .rows_affected();
         sqlx::query(sql::PRUNE_REFUSALS)
             .bind(older_than.to_offset(UtcOffset::UTC).date())
             .execute(&self.pool)
             .await?;
-        Ok(deleted)
+        Ok(Pruned {
+            records,
+            idempotency_keys,
+        })
     }
 }
 
@@ -167,11 +172,18 @@ async fn write_record(
     record: &PromptRecord,
     give_up_after: Option<Duration>,
 ) -> Result<(), StoreError> {
-    bind_prompt!(sqlx::query(sql::INSERT_PROMPT), record, ts)
+    let inserted = bind_prompt!(sqlx::query(sql::INSERT_PROMPT), record, ts)
         .execute(&mut *conn)
-        .await?;
+        .await?
+        .rows_affected()
+        > 0;
+    let earlier = if inserted {
+        Vec::new()
+    } else {
+        replace_failed(conn, record).await?
+    };
     let key = record.prompt_id.as_str();
-    for (seq, attempt) in (0_i64..).zip(&record.attempts) {
+    for (seq, attempt) in (0_i64..).zip(earlier.iter().chain(&record.attempts)) {
         bind_attempt!(sqlx::query(sql::INSERT_ATTEMPT), key, seq, attempt, ts)
             .execute(&mut *conn)
             .await?;
@@ -190,6 +202,39 @@ async fn write_record(
         }
     }
     Ok(())
+}
+
+/// `record`'s ids are taken. When by a failed record of the same prompt (a retry under the
+/// caller's own id), that record makes way and its attempts are returned to be kept first;
+/// otherwise (a delivered record above all) the write is refused, never overwriting.
+async fn replace_failed(
+    conn: &mut PgConnection,
+    record: &PromptRecord,
+) -> Result<Vec<AttemptRecord>, StoreError> {
+    let primary = record.primary_prompt_id.as_str();
+    let earlier = sqlx::query_as::<_, AttemptRow<OffsetDateTime>>(sql::SELECT_FAILED_ATTEMPTS)
+        .bind(primary)
+        .fetch_all(&mut *conn)
+        .await?;
+    let replaced = sqlx::query(sql::DELETE_FAILED_PROMPT)
+        .bind(primary)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+        > 0;
+    let inserted = replaced
+        && bind_prompt!(sqlx::query(sql::INSERT_PROMPT), record, ts)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+            > 0;
+    if !inserted {
+        return Err(StoreError(format!(
+            "prompt {} is already recorded",
+            record.prompt_id
+        )));
+    }
+    earlier.into_iter().map(AttemptRow::into_attempt).collect()
 }
 
 async fn finish_correlation(

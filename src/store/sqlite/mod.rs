@@ -20,8 +20,8 @@ use time::OffsetDateTime;
 
 use super::{
     redact, rows::micros, CorrelationClaim, Feedback, FeedbackOutcome, IdempotencyBegin,
-    LedgerOptions, LedgerWrite, ListQuery, PromptPage, PromptRecord, PromptStore, RefusalCount,
-    RefusalKind, StatsQuery, StatsRow, StoreError,
+    LedgerOptions, LedgerWrite, ListQuery, PromptPage, PromptRecord, PromptStore, Pruned,
+    RefusalCount, RefusalKind, StatsQuery, StatsRow, StoreError,
 };
 use crate::domain::PromptId;
 
@@ -151,9 +151,9 @@ impl PromptStore for SqliteStore {
         scope: &str,
         key: &str,
         request_hash: &str,
-        ttl: Duration,
+        lease: Duration,
     ) -> Result<IdempotencyBegin, StoreError> {
-        self.begin_key(scope, key, request_hash, ttl).await
+        self.begin_key(scope, key, request_hash, lease).await
     }
 
     async fn complete_idempotent(
@@ -162,8 +162,9 @@ impl PromptStore for SqliteStore {
         key: &str,
         status: u16,
         body: &serde_json::Value,
+        window: Duration,
     ) -> Result<(), StoreError> {
-        self.complete_key(scope, key, status, body).await
+        self.complete_key(scope, key, status, body, window).await
     }
 
     async fn abandon_idempotent(&self, scope: &str, key: &str) -> Result<(), StoreError> {
@@ -211,7 +212,7 @@ impl PromptStore for SqliteStore {
         self.refusal_counts(from, to).await
     }
 
-    async fn prune(&self, older_than: OffsetDateTime, batch: u32) -> Result<u64, StoreError> {
+    async fn prune(&self, older_than: OffsetDateTime, batch: u32) -> Result<Pruned, StoreError> {
         self.prune_batch(older_than, batch).await
     }
 }

@@ -22,7 +22,7 @@ const CLAIM: &str = claim_jobs!(due_jobs!());
 const SELECT_IDEMPOTENT: &str = "SELECT request_hash, state, response_status, response_body \
      FROM idempotency_keys WHERE scope = $1 AND key = $2";
 const COMPLETE_IDEMPOTENT: &str = "UPDATE idempotency_keys SET state = 'completed', \
-     response_status = $3, response_body = $4 WHERE scope = $1 AND key = $2";
+     response_status = $3, response_body = $4, expires_at = $5 WHERE scope = $1 AND key = $2";
 
 impl SqliteStore {
     pub(super) async fn claim(
@@ -81,7 +81,7 @@ impl SqliteStore {
         scope: &str,
         key: &str,
         request_hash: &str,
-        ttl: Duration,
+        lease: Duration,
     ) -> Result<IdempotencyBegin, StoreError> {
         let now = OffsetDateTime::now_utc();
         // A key deleted between the two statements (abandoned, pruned) is simply tried again.
@@ -91,7 +91,7 @@ impl SqliteStore {
                 .bind(key)
                 .bind(request_hash)
                 .bind(ts(now))
-                .bind(ts(plus(now, ttl)))
+                .bind(ts(plus(now, lease)))
                 .fetch_optional(&self.pool)
                 .await?;
             if owned.is_some() {
@@ -117,12 +117,14 @@ impl SqliteStore {
         key: &str,
         status: u16,
         body: &serde_json::Value,
+        window: Duration,
     ) -> Result<(), StoreError> {
         sqlx::query(COMPLETE_IDEMPOTENT)
             .bind(scope)
             .bind(key)
             .bind(i64::from(status))
             .bind(body.to_string())
+            .bind(ts(plus(OffsetDateTime::now_utc(), window)))
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -17,6 +17,8 @@ use crate::store::{
 store_tests!(
     idempotency_states,
     expired_keys_are_replaced,
+    a_lapsed_lease_is_taken_over_and_completion_keeps_the_window,
+    retention_prunes_keys_past_one_batch,
     feedback_once_per_outcome,
     refusals_are_counted_per_day,
 );
@@ -48,7 +50,7 @@ async fn idempotency_states(store: Arc<dyn PromptStore>) {
 
     let body = json!({"success": true, "promptId": "prompt_1", "attempt": 1});
     store
-        .complete_idempotent("simulate", "k1", 200, &body)
+        .complete_idempotent("simulate", "k1", 200, &body, TTL)
         .await
         .unwrap();
     let replay = Completed {
@@ -83,13 +85,53 @@ async fn expired_keys_are_replaced(store: Arc<dyn PromptStore>) {
     store.abandon_idempotent("s", "k").await.unwrap();
     assert_eq!(begin("h3", expired).await, IdempotencyBegin::Started);
     store
-        .complete_idempotent("s", "k", 201, &json!([1, 2]))
+        .complete_idempotent("s", "k", 201, &json!([1, 2]), expired)
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(begin("h4", TTL).await, IdempotencyBegin::Started);
     // Pruning removes expired keys without touching records.
-    assert_eq!(store.prune(base_time(), 10).await.unwrap(), 0);
+    assert_eq!(store.prune(base_time(), 10).await.unwrap().records, 0);
+}
+
+async fn a_lapsed_lease_is_taken_over_and_completion_keeps_the_window(store: Arc<dyn PromptStore>) {
+    let lease = Duration::ZERO;
+    let begin = || {
+        let store = store.clone();
+        async move { store.begin_idempotent("s", "k", "h", lease).await.unwrap() }
+    };
+    assert_eq!(begin().await, IdempotencyBegin::Started);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    // The first request died holding the key: once its lease ran out, the retry runs.
+    assert_eq!(begin().await, IdempotencyBegin::Started);
+
+    // Completing sets the replay window, so the answer outlives the (lapsed) lease.
+    let body = json!({"success": true});
+    store
+        .complete_idempotent("s", "k", 200, &body, TTL)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let replay = IdempotencyBegin::Completed { status: 200, body };
+    assert_eq!(begin().await, replay);
+}
+
+async fn retention_prunes_keys_past_one_batch(store: Arc<dyn PromptStore>) {
+    // More expired keys than a batch, and no old records at all.
+    for key in ["k1", "k2", "k3", "k4", "k5"] {
+        let begun = store.begin_idempotent("s", key, "h", Duration::ZERO).await;
+        assert_eq!(begun.unwrap(), IdempotencyBegin::Started);
+    }
+    let live = store.begin_idempotent("s", "live", "h", TTL).await.unwrap();
+    assert_eq!(live, IdempotencyBegin::Started);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let pruned = crate::retention::prune_in_batches(store.as_ref(), base_time(), 2, &stop).await;
+    assert_eq!((pruned.records, pruned.idempotency_keys), (0, 5));
+    // The unexpired key is still held.
+    let live = store.begin_idempotent("s", "live", "h", TTL).await.unwrap();
+    assert_eq!(live, IdempotencyBegin::InProgress);
 }
 
 async fn feedback_once_per_outcome(store: Arc<dyn PromptStore>) {

@@ -8,6 +8,7 @@ mod harness;
 mod keys;
 mod queue;
 mod records;
+mod retries;
 mod stats;
 
 /// For each name, a module with a `sqlite` and a `postgres` test running that function.

@@ -229,7 +229,7 @@ async fn prune_deletes_old_records_and_cascades(store: Arc<dyn PromptStore>) {
         .await
         .unwrap();
 
-    assert_eq!(store.prune(cutoff, 2).await.unwrap(), 2);
+    assert_eq!(store.prune(cutoff, 2).await.unwrap().records, 2);
     // The oldest went first.
     assert!(store
         .get(old[4].prompt_id.as_str())
@@ -241,9 +241,9 @@ async fn prune_deletes_old_records_and_cascades(store: Arc<dyn PromptStore>) {
         .await
         .unwrap()
         .is_some());
-    assert_eq!(store.prune(cutoff, 2).await.unwrap(), 2);
-    assert_eq!(store.prune(cutoff, 2).await.unwrap(), 1);
-    assert_eq!(store.prune(cutoff, 2).await.unwrap(), 0);
+    assert_eq!(store.prune(cutoff, 2).await.unwrap().records, 2);
+    assert_eq!(store.prune(cutoff, 2).await.unwrap().records, 1);
+    assert_eq!(store.prune(cutoff, 2).await.unwrap().records, 0);
 
     assert!(store
         .get(recent.prompt_id.as_str())

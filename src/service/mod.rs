@@ -5,15 +5,19 @@ use std::{sync::Arc, time::Duration};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
+mod outcome;
+
+use outcome::failure_code;
+pub use outcome::SubmitError;
+
 use crate::{
     correlation::CorrelationWaker,
     delivery::{Deliverer, Failure, Leg},
     domain::{Priority, PromptId, PromptRequest, ValidationLimits},
-    eligibility::{EligibilityPolicy, Ineligible},
-    error::ApiError,
+    eligibility::EligibilityPolicy,
     keywords::KeywordVocabulary,
     metrics::{DeliveryOutcome, Metrics},
-    rate_limit::{Limited, RateLimiter},
+    rate_limit::RateLimiter,
     refusals::RefusalCounter,
     store::{
         BatchWriter, CorrelationState, DeliveryStatus, LedgerWrite, PromptRecord, PromptStore,
@@ -53,6 +57,8 @@ pub struct PromptAccepted {
     pub attempt: u32,
     pub fallback: bool,
     pub correlation: CorrelationState,
+    /// Answered from an earlier delivery's record; nothing was sent this time.
+    pub replayed: bool,
 }
 
 /// Who asked, as the HTTP layer knows it.
@@ -60,16 +66,6 @@ pub struct PromptAccepted {
 pub struct RequestContext {
     /// The request's `x-request-id`, passed on to the tenant and kept in the record.
     pub request_id: Option<String>,
-}
-
-#[derive(Debug)]
-pub enum SubmitError {
-    Ineligible(Ineligible),
-    RateLimited(Limited),
-    Delivery {
-        failure: Failure,
-        prompt_id: PromptId,
-    },
 }
 
 impl PromptService {
@@ -83,6 +79,9 @@ impl PromptService {
             self.metrics.delivery(DeliveryOutcome::Ineligible);
             self.count_refusal(RefusalKind::Ineligible);
             return Err(SubmitError::Ineligible(ineligible));
+        }
+        if let Some(accepted) = self.already_delivered(&request).await {
+            return Ok(accepted);
         }
         if let Err(limited) = self.limiter.try_acquire().await {
             self.metrics.delivery(DeliveryOutcome::RateLimited);
@@ -110,6 +109,12 @@ impl PromptService {
             _ => primary.prompt_id.clone(),
         };
         tracing::Span::current().record("prompt_id", prompt_id.as_str());
+        // The record keeps what reached the agent's screen: the fallback's text when the
+        // fallback leg delivered, the primary's otherwise (also when nothing was delivered).
+        let shown = match delivered_leg {
+            Some(Leg::Fallback) => &fallback.content,
+            _ => &primary.content,
+        };
         let record = PromptRecord {
             prompt_id: prompt_id.clone(),
             primary_prompt_id: primary.prompt_id.clone(),
@@ -117,8 +122,8 @@ impl PromptService {
             agent_id: primary.agent_id.clone(),
             priority: primary.priority,
             sentiment: primary.sentiment,
-            content_hash: content_hash(&primary.content),
-            content: self.store_content.then(|| primary.content.clone()),
+            content_hash: content_hash(shown),
+            content: self.store_content.then(|| shown.clone()),
             request_id: context.request_id.clone(),
             status: match result {
                 Ok(_) => DeliveryStatus::Delivered,
@@ -166,6 +171,30 @@ impl PromptService {
             attempt: delivered.attempt,
             fallback: delivered.leg == Leg::Fallback,
             correlation: CorrelationState::Pending,
+            replayed: false,
+        })
+    }
+
+    /// A prompt the caller named and the ledger shows delivered is answered from its record,
+    /// not sent again: its idempotency key may have been another one, or have expired. (A
+    /// failed record is no obstacle: the retry's record replaces it.)
+    async fn already_delivered(&self, request: &PromptRequest) -> Option<PromptAccepted> {
+        let prompt_id = request.prompt_id.as_deref()?;
+        let record = match self.store.get(prompt_id).await {
+            Ok(Some(record)) if record.status == DeliveryStatus::Delivered => record,
+            Ok(_) => return None,
+            Err(error) => {
+                // The record's own write will say whether it clashes.
+                tracing::warn!(%error, prompt_id, "could not look for an earlier delivery");
+                return None;
+            }
+        };
+        Some(PromptAccepted {
+            prompt_id: record.prompt_id,
+            attempt: record.attempt.unwrap_or(1),
+            fallback: record.fallback,
+            correlation: record.correlation,
+            replayed: true,
         })
     }
 
@@ -232,45 +261,4 @@ impl PromptService {
 fn content_hash(content: &str) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(content.as_bytes()))
-}
-
-fn failure_code(failure: &Failure) -> &'static str {
-    match failure {
-        Failure::Forbidden => "upstream_forbidden",
-        Failure::Auth => "upstream_auth",
-        Failure::RateLimited { .. } => "upstream_rate_limited",
-        Failure::Unavailable { .. } => "upstream_unavailable",
-        Failure::Exhausted => "upstream_failed",
-        Failure::Timeout => "upstream_timeout",
-    }
-}
-
-impl From<SubmitError> for ApiError {
-    fn from(error: SubmitError) -> Self {
-        match error {
-            SubmitError::Ineligible(Ineligible { reason }) => ApiError::Ineligible { reason },
-            SubmitError::RateLimited(Limited { retry_after }) => {
-                ApiError::RateLimited { retry_after }
-            }
-            SubmitError::Delivery { failure, prompt_id } => {
-                let prompt_id = prompt_id.to_string();
-                match failure {
-                    Failure::Forbidden => ApiError::UpstreamForbidden { prompt_id },
-                    Failure::Auth => ApiError::UpstreamAuth { prompt_id },
-                    Failure::RateLimited { retry_after } => ApiError::UpstreamRateLimited {
-                        retry_after,
-                        prompt_id,
-                    },
-                    Failure::Unavailable { retry_after } => ApiError::UpstreamUnavailable {
-                        retry_after,
-                        prompt_id,
-                    },
-                    Failure::Exhausted => ApiError::UpstreamFailed { prompt_id },
-                    Failure::Timeout => ApiError::UpstreamTimeout {
-                        prompt_id: Some(prompt_id),
-                    },
-                }
-            }
-        }
-    }
 }

@@ -1,0 +1,70 @@
+//! A prompt retried under the caller's own id after a failure.
+
+use std::{sync::Arc, time::Duration};
+
+use super::{
+    fixtures::{base_time, delivered, failed, json, via_fallback},
+    store_tests,
+};
+use crate::store::{DeliveryStatus, PromptStore};
+
+store_tests!(
+    a_retry_replaces_the_failed_record_and_keeps_its_attempts,
+    a_delivered_record_is_never_replaced,
+);
+
+const GIVE_UP: Duration = Duration::from_secs(60);
+
+async fn a_retry_replaces_the_failed_record_and_keeps_its_attempts(store: Arc<dyn PromptStore>) {
+    let mut first = failed(delivered("agt_1", base_time(), 30));
+    first.attempts[0].outcome = "server_error";
+    store.insert(first.clone()).await.unwrap();
+    let primary = first.primary_prompt_id.clone();
+
+    // The retry failed too: still one record, with both requests' attempts.
+    let mut second = first.clone();
+    second.received_at = base_time() + time::Duration::seconds(5);
+    store.insert(second.clone()).await.unwrap();
+    let read = store.get(primary.as_str()).await.unwrap().unwrap();
+    assert_eq!(read.status, DeliveryStatus::Failed);
+    assert_eq!(read.attempts.len(), 2);
+    assert_eq!(
+        read.received_at,
+        crate::store::rows::truncate(second.received_at)
+    );
+
+    // The next one went through the fallback: the record takes the fallback's id, keeps the
+    // earlier attempts first, and its correlation job is queued.
+    let mut third = via_fallback(delivered("agt_1", base_time(), 30));
+    third.primary_prompt_id = primary.clone();
+    store.insert_with_job(third.clone(), GIVE_UP).await.unwrap();
+    let read = store.get(primary.as_str()).await.unwrap().unwrap();
+    assert_eq!(read.status, DeliveryStatus::Delivered);
+    assert_eq!(read.prompt_id, third.prompt_id);
+    let outcomes: Vec<&str> = read.attempts.iter().map(|a| a.outcome).collect();
+    assert_eq!(
+        outcomes,
+        ["server_error", "server_error", "rejected", "delivered"]
+    );
+    assert_eq!(store.pending_correlations().await.unwrap(), 1);
+    let by_fallback_id = store.get(third.prompt_id.as_str()).await.unwrap().unwrap();
+    assert_eq!(json(&by_fallback_id), json(&read));
+}
+
+async fn a_delivered_record_is_never_replaced(store: Arc<dyn PromptStore>) {
+    let record = delivered("agt_1", base_time(), 30);
+    store
+        .insert_with_job(record.clone(), GIVE_UP)
+        .await
+        .unwrap();
+    let before = json(&store.get(record.prompt_id.as_str()).await.unwrap().unwrap());
+
+    assert!(store.insert(failed(record.clone())).await.is_err());
+    let mut via_other_leg = via_fallback(record.clone());
+    via_other_leg.primary_prompt_id = record.primary_prompt_id.clone();
+    assert!(store.insert(via_other_leg).await.is_err());
+
+    let after = store.get(record.prompt_id.as_str()).await.unwrap().unwrap();
+    assert_eq!(json(&after), before);
+    assert_eq!(store.pending_correlations().await.unwrap(), 1);
+}
