@@ -14,6 +14,8 @@
 #   BENCH_RATE [1000]       requests/s of the open-loop latency scenario
 #   BENCH_COLD [1000]       requests (= connections) of the cold-start scenario
 #   BENCH_LOG_LEVEL [info]  the service's LOG_LEVEL (info is the shipped default)
+#   BENCH_DATABASE_URL      the service's DATABASE_URL [the default: a SQLite file in the
+#                           scenario's own working directory]
 #   BENCH_API_KEY [bench-inbound-key-0123456789]  inbound API key (INBOUND_API_KEYS, >= 16
 #                           characters) given to the service and sent
 #                           by the load generator; empty = inbound auth off
@@ -243,7 +245,7 @@ start_service() {
     (cd "$SVC_DIR" && exec env -i PATH="$PATH" HOME="$HOME" \
         CXONE_TENANT_URL="$FAKE_URL" CXONE_CLIENT_ID=bench CXONE_CLIENT_SECRET=bench-secret \
         LISTEN_ADDR="127.0.0.1:$PORT" RATE_LIMIT_BURST="$burst" RATE_LIMIT_PER_SECOND="$rate" \
-        LOG_LEVEL="$LOG_LEVEL" INBOUND_API_KEYS="$API_KEY" \
+        LOG_LEVEL="$LOG_LEVEL" INBOUND_API_KEYS="$API_KEY" ${BENCH_DATABASE_URL:+DATABASE_URL="$BENCH_DATABASE_URL"} \
         MIMALLOC_ARENA_EAGER_COMMIT="${BENCH_MIMALLOC_ARENA_EAGER_COMMIT-0}" \
         "${PIN_SERVER[@]}" "$BIN" --config "$TMP/service.toml") >"$SVC_LOG" 2>&1 &
     SVC_PID=$!
@@ -522,7 +524,7 @@ emit() { echo "$*" | tee -a "$RESULTS"; }
     echo "# cxone-assist bench: commit=$COMMIT binary=$BIN"
     echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) nproc=$(nproc) cpu=\"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)\" kernel=$(uname -r)"
     echo "# tools: $(wrk --version 2>&1 | head -1 | awk '{print $1, $2}'); $(oha --version); $(nginx -v 2>&1 | sed 's/.*: //'); $(curl --version | head -1 | awk '{print $1, $2}')"
-    echo "# warmup=${WARMUP}s duration=${DURATION}s conns=$CONNS mem_conns=$MEM_CONNS rate=$RATE cold=$COLD log_level=$LOG_LEVEL inbound_auth=$([[ -n $API_KEY ]] && echo on || echo off) pinning: $PIN_DESC"
+    echo "# warmup=${WARMUP}s duration=${DURATION}s conns=$CONNS mem_conns=$MEM_CONNS rate=$RATE cold=$COLD log_level=$LOG_LEVEL database=${BENCH_DATABASE_URL:-sqlite-default} inbound_auth=$([[ -n $API_KEY ]] && echo on || echo off) pinning: $PIN_DESC"
     echo "# loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
     echo "# logs: $LOGS"
 } | tee "$RESULTS"

@@ -5,6 +5,7 @@
 //! transaction that started as a reader. The same holds across processes sharing the file,
 //! so two processes never lease the same correlation job.
 
+mod group_writes;
 mod queue;
 mod records;
 

@@ -1,23 +1,19 @@
 //! Prompts: writing, reading, listing, exporting, statistics and retention.
 
-use std::time::Duration;
-
 use futures::stream::BoxStream;
 use sqlx::{Sqlite, SqliteConnection};
 use time::OffsetDateTime;
 
-use super::{ts, SqliteStore, BEGIN_WRITE};
+use super::{group_writes, ts, SqliteStore, BEGIN_WRITE};
 use crate::{
     delivery::AttemptRecord,
-    domain::PromptId,
     store::{
         export::{self, EXPORT_BATCH},
         rows::{self, assemble, utc_day, AttemptRow, RecordRow},
-        sql::{self, bind_attempt, bind_prompt, Window},
+        sql::{self, bind_prompt, Window},
         stats::{self, StatsAgg},
-        support::plus,
-        CorrelationState, CorrelationUpdate, Cursor, LedgerWrite, ListQuery, PromptPage,
-        PromptRecord, Pruned, StatsQuery, StatsRow, StoreError,
+        Cursor, LedgerWrite, ListQuery, PromptPage, PromptRecord, Pruned, StatsQuery, StatsRow,
+        StoreError,
     },
 };
 
@@ -28,17 +24,7 @@ impl SqliteStore {
     /// Applies `writes` in one transaction (see [`PromptStore::apply`]).
     pub(super) async fn apply_writes(&self, writes: &[LedgerWrite]) -> Result<(), StoreError> {
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
-        for write in writes {
-            match write {
-                LedgerWrite::Record {
-                    record,
-                    job_give_up_after,
-                } => write_record(&mut tx, record, *job_give_up_after).await?,
-                LedgerWrite::Correlation { prompt_id, update } => {
-                    finish_correlation(&mut tx, prompt_id, update).await?
-                }
-            }
-        }
+        group_writes::apply(&mut tx, writes).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -160,47 +146,10 @@ impl SqliteStore {
 }
 
 /// The record, its attempts and (when asked and pending) its job.
-async fn write_record(
-    conn: &mut SqliteConnection,
-    record: &PromptRecord,
-    give_up_after: Option<Duration>,
-) -> Result<(), StoreError> {
-    let inserted = bind_prompt!(sqlx::query(sql::INSERT_PROMPT), record, ts)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-        > 0;
-    let earlier = if inserted {
-        Vec::new()
-    } else {
-        replace_failed(conn, record).await?
-    };
-    let key = record.prompt_id.as_str();
-    for (seq, attempt) in (0_i64..).zip(earlier.iter().chain(&record.attempts)) {
-        bind_attempt!(sqlx::query(sql::INSERT_ATTEMPT), key, seq, attempt, ts)
-            .execute(&mut *conn)
-            .await?;
-    }
-    if let Some(give_up_after) = give_up_after {
-        if record.correlation == CorrelationState::Pending {
-            sqlx::query(sql::INSERT_JOB)
-                .bind(key)
-                .bind(record.interaction_id.as_str())
-                .bind(record.agent_id.as_str())
-                .bind(record.request_id.as_deref())
-                .bind(ts(record.completed_at))
-                .bind(ts(plus(record.completed_at, give_up_after)))
-                .execute(&mut *conn)
-                .await?;
-        }
-    }
-    Ok(())
-}
-
 /// `record`'s ids are taken. When by a failed record of the same prompt (a retry under the
 /// caller's own id), that record makes way and its attempts are returned to be kept first;
 /// otherwise (a delivered record above all) the write is refused, never overwriting.
-async fn replace_failed(
+pub(super) async fn replace_failed(
     conn: &mut SqliteConnection,
     record: &PromptRecord,
 ) -> Result<Vec<AttemptRecord>, StoreError> {
@@ -228,27 +177,4 @@ async fn replace_failed(
         )));
     }
     earlier.into_iter().map(AttemptRow::into_attempt).collect()
-}
-
-async fn finish_correlation(
-    conn: &mut SqliteConnection,
-    prompt_id: &PromptId,
-    update: &CorrelationUpdate,
-) -> Result<(), StoreError> {
-    let correlated = update.state == CorrelationState::Correlated;
-    sqlx::query(sql::UPDATE_CORRELATION)
-        .bind(prompt_id.as_str())
-        .bind(update.state.as_str())
-        .bind(i64::from(update.attempts))
-        .bind(update.transcript_id.as_deref().filter(|_| correlated))
-        .bind(correlated.then(|| ts(OffsetDateTime::now_utc())))
-        .execute(&mut *conn)
-        .await?;
-    if update.state != CorrelationState::Pending {
-        sqlx::query(sql::DELETE_JOB)
-            .bind(prompt_id.as_str())
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
 }
