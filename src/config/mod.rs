@@ -1,18 +1,24 @@
 //! Service settings: defaults built into the binary, then a TOML file, then environment
 //! variables. Everything is validated before a socket is bound.
 
+mod admission;
 mod env;
+mod ledger;
 mod load;
+mod tenant;
 mod validate;
 
-use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::fake_tenant::FakeTenantSettings;
 
+pub use admission::{EligibilitySettings, RateLimitBackend, RateLimitSettings};
+pub use ledger::{CorrelationSettings, StoreSettings};
 pub use load::{load, ConfigError, LoadOptions};
+pub use tenant::{DeliverySettings, TenantSettings, UiSettings};
 
 /// The whole configuration. Each table maps to one concern of the service.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -134,250 +140,6 @@ impl Default for BreakerSettings {
         Self {
             failure_threshold: 10,
             cooldown_ms: 30_000,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TenantSettings {
-    /// Base URL of the tenant (`CXONE_TENANT_URL`); https unless the host is loopback.
-    pub url: Option<String>,
-    /// OAuth2 token endpoint (`CXONE_TOKEN_URL`); defaults to `{url}/api/v2/oauth/token`.
-    pub token_url: Option<String>,
-    /// OAuth2 client id (`CXONE_CLIENT_ID`).
-    pub client_id: Option<String>,
-    /// OAuth2 client secret (`CXONE_CLIENT_SECRET`). Never read from the config file, so the
-    /// file can be committed; use `client_secret_file` for mounted secrets.
-    #[serde(skip)]
-    pub client_secret: Option<SecretString>,
-    /// File holding the client secret (`CXONE_CLIENT_SECRET_FILE`); one trailing newline is
-    /// trimmed.
-    pub client_secret_file: Option<PathBuf>,
-    /// Scopes requested with every token.
-    pub scope: String,
-    /// Bound on establishing a TCP+TLS connection to the tenant.
-    pub connect_timeout_ms: u64,
-    /// Bound on one upstream call; a call also never outlives the request deadline.
-    pub attempt_timeout_ms: u64,
-    /// Idle pooled connections are closed after this; kept below the 60 s keep-alive common
-    /// on load balancers so a connection is never reused just as the far end closes it.
-    pub pool_idle_timeout_ms: u64,
-    /// Tokens are refreshed this long before `expires_in` runs out...
-    pub token_refresh_skew_secs: u64,
-    /// ...but never more than this fraction of the token's lifetime, so short-lived tokens
-    /// are still reused.
-    pub token_refresh_skew_max_fraction: f64,
-}
-
-impl Default for TenantSettings {
-    fn default() -> Self {
-        Self {
-            url: None,
-            token_url: None,
-            client_id: None,
-            client_secret: None,
-            client_secret_file: None,
-            scope: "agentassist:prompt:write interactions:read users:read".into(),
-            connect_timeout_ms: 2_000,
-            attempt_timeout_ms: 3_000,
-            pool_idle_timeout_ms: 50_000,
-            token_refresh_skew_secs: 100,
-            token_refresh_skew_max_fraction: 0.1,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DeliverySettings {
-    /// POSTs per leg (primary, then fallback); a 429 retry counts as one.
-    pub max_attempts: u32,
-    /// First backoff after a transient failure; doubles on each retry, jittered by ±20%.
-    pub backoff_base_ms: u64,
-    /// Ceiling for one backoff.
-    pub backoff_max_ms: u64,
-    /// Ceiling for a wait asked for by the tenant's `Retry-After`.
-    pub retry_after_max_ms: u64,
-    /// Content of the fallback prompt sent when the primary cannot be delivered.
-    pub fallback_content: String,
-    /// Longest accepted prompt content, in characters.
-    pub max_content_chars: usize,
-    /// Words looked for in the content when the caller sends no `keywords`.
-    pub keywords: Vec<String>,
-    /// How the agent desktop renders the prompt.
-    pub ui: UiSettings,
-}
-
-impl Default for DeliverySettings {
-    fn default() -> Self {
-        Self {
-            max_attempts: 3,
-            backoff_base_ms: 100,
-            backoff_max_ms: 2_000,
-            retry_after_max_ms: 30_000,
-            fallback_content: "Please verify account details before proceeding.".into(),
-            max_content_chars: 2_000,
-            keywords: [
-                "escalation",
-                "refund",
-                "delay",
-                "cancel",
-                "complaint",
-                "return",
-                "loyalty",
-                "credit",
-                "billing",
-                "fraud",
-                "outage",
-                "supervisor",
-            ]
-            .map(String::from)
-            .to_vec(),
-            ui: UiSettings::default(),
-        }
-    }
-}
-
-/// The tutorial's `uiConfig`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct UiSettings {
-    /// `CARD`, `INLINE` or `SIDEBAR`.
-    pub component_type: String,
-    /// `TOP`, `BOTTOM` or `INLINE`.
-    pub position: String,
-    /// How long the prompt stays on the agent's screen.
-    pub timeout_ms: u64,
-}
-
-impl Default for UiSettings {
-    fn default() -> Self {
-        Self {
-            component_type: "CARD".into(),
-            position: "BOTTOM".into(),
-            timeout_ms: 15_000,
-        }
-    }
-}
-
-/// Where the rate limit's state lives. Only the in-process bucket exists today; a shared
-/// backend for several replicas plugs in here.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum RateLimitBackend {
-    /// One token bucket per process.
-    #[default]
-    Memory,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RateLimitSettings {
-    /// Which implementation holds the bucket.
-    pub backend: RateLimitBackend,
-    /// Prompts allowed at once after a quiet period (`RATE_LIMIT_BURST`).
-    pub burst: u32,
-    /// Sustained prompts per second (`RATE_LIMIT_PER_SECOND`).
-    pub per_second: f64,
-}
-
-impl Default for RateLimitSettings {
-    fn default() -> Self {
-        Self {
-            backend: RateLimitBackend::Memory,
-            burst: 10,
-            per_second: 2.0,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EligibilitySettings {
-    /// Interactions with a lower sentiment get no prompt (`ELIGIBILITY_MIN_SENTIMENT`).
-    pub min_sentiment: f64,
-    /// Skills an agent must all have (`ELIGIBILITY_REQUIRED_SKILLS`, comma-separated).
-    pub required_skills: Vec<String>,
-    /// Skills of any agent not listed in `agents`.
-    pub default_skills: Vec<String>,
-    /// Per-agent skill lists, replacing `default_skills` for that agent.
-    pub agents: BTreeMap<String, Vec<String>>,
-}
-
-impl Default for EligibilitySettings {
-    fn default() -> Self {
-        Self {
-            min_sentiment: -0.3,
-            required_skills: vec!["billing".into()],
-            default_skills: ["billing", "technical_support", "escalation"]
-                .map(String::from)
-                .to_vec(),
-            agents: BTreeMap::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CorrelationSettings {
-    /// Transcript look-ups running at once in this process.
-    pub workers: usize,
-    /// A job gives up when no transcript appeared within this time.
-    pub give_up_after_ms: u64,
-    /// First wait between transcript look-ups; doubles up to `backoff_max_ms`.
-    pub backoff_base_ms: u64,
-    /// Ceiling for one wait between look-ups.
-    pub backoff_max_ms: u64,
-    /// On shutdown, running look-ups get this long to finish; jobs left stay in the ledger.
-    pub drain_timeout_ms: u64,
-    /// A worker's hold on a job; a job held by a dead replica is taken over after this.
-    pub lease_ms: u64,
-    /// How often the ledger is checked for due jobs (new deliveries wake the worker at once).
-    pub poll_interval_ms: u64,
-}
-
-impl Default for CorrelationSettings {
-    fn default() -> Self {
-        Self {
-            workers: 32,
-            give_up_after_ms: 60_000,
-            backoff_base_ms: 250,
-            backoff_max_ms: 5_000,
-            drain_timeout_ms: 5_000,
-            lease_ms: 30_000,
-            poll_interval_ms: 250,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StoreSettings {
-    /// The ledger (`DATABASE_URL`): `sqlite://path` (one replica; created on first start) or
-    /// `postgres://...` (several replicas sharing records and the correlation queue).
-    pub database_url: String,
-    /// Connections in the ledger's pool.
-    pub max_connections: u32,
-    /// Records older than this many days are deleted by a background task; 0 keeps them.
-    pub retention_days: u32,
-    /// How often the retention task runs.
-    pub prune_interval_secs: u64,
-    /// A repeated `Idempotency-Key` replays the first answer within this window.
-    pub idempotency_window_secs: u64,
-    /// Keep prompt content in records; `false` keeps only its SHA-256, for privacy.
-    pub store_content: bool,
-}
-
-impl Default for StoreSettings {
-    fn default() -> Self {
-        Self {
-            database_url: crate::store::DEFAULT_DATABASE_URL.into(),
-            max_connections: 5,
-            retention_days: 90,
-            prune_interval_secs: 3_600,
-            idempotency_window_secs: 86_400,
-            store_content: true,
         }
     }
 }

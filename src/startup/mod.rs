@@ -1,11 +1,12 @@
 //! `Application`: builds every component from settings, binds its listeners, and serves until
 //! a shutdown future resolves.
 
+mod tenant_setup;
+
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::Router;
-use secrecy::SecretString;
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -29,8 +30,8 @@ use crate::{
     server::{self, ServeOptions},
     service::PromptService,
     store::{self, BatchWriter, BatchWriterTask, LedgerOptions},
-    tenant::{self, TutorialTenant},
 };
+use tenant_setup::{build_tenant, start_sandbox};
 
 pub struct Application {
     listener: TcpListener,
@@ -283,50 +284,6 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {addr}"))
 }
 
-fn build_tenant(
-    settings: &Settings,
-    clock: Arc<dyn Clock>,
-    metrics: Arc<Metrics>,
-) -> anyhow::Result<TutorialTenant> {
-    let t = &settings.tenant;
-    let base_url = t.url.as_deref().context("tenant.url is not set")?;
-    let base_url = url::Url::parse(base_url).context("tenant.url is not a URL")?;
-    let token_url = match &t.token_url {
-        Some(url) => url::Url::parse(url).context("tenant.token_url is not a URL")?,
-        None => url::Url::parse(&format!(
-            "{}/api/v2/oauth/token",
-            base_url.as_str().trim_end_matches('/')
-        ))?,
-    };
-    let http = tenant::build_http_client(t).context("cannot build the HTTP client")?;
-    let tokens = tenant::TokenCache::new(
-        http.clone(),
-        tenant::TokenCacheSettings {
-            token_url,
-            client_id: t.client_id.clone().unwrap_or_default(),
-            client_secret: t
-                .client_secret
-                .clone()
-                .context("the client secret is not set")?,
-            scope: t.scope.clone(),
-            refresh_skew: Duration::from_secs(t.token_refresh_skew_secs),
-            refresh_skew_max_fraction: t.token_refresh_skew_max_fraction,
-            request_timeout: Duration::from_millis(t.attempt_timeout_ms),
-        },
-        clock,
-        metrics.clone(),
-    );
-    Ok(TutorialTenant::new(
-        http,
-        tokens,
-        tenant::TutorialTenantSettings {
-            base_url,
-            ui: settings.delivery.ui.clone(),
-        },
-        metrics,
-    ))
-}
-
 fn announce_auth(keys: &ApiKeys, sandbox: bool) {
     if keys.is_enabled() {
         tracing::info!("inbound auth on: requests need Authorization: Bearer <key>");
@@ -338,24 +295,4 @@ fn announce_auth(keys: &ApiKeys, sandbox: bool) {
              screens. Set INBOUND_API_KEYS (or INBOUND_API_KEYS_FILE)."
         );
     }
-}
-
-/// Starts the embedded fake tenant and points the settings at it.
-async fn start_sandbox(settings: &mut Settings) -> anyhow::Result<FakeTenant> {
-    let fake = FakeTenant::start(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        settings.sandbox.tenant.clone(),
-    )
-    .await
-    .context("cannot start the sandbox tenant")?;
-    tracing::warn!(
-        tenant = %fake.url(),
-        "SANDBOX MODE: prompts go to an embedded fake tenant; nothing reaches a real CXone tenant"
-    );
-    let tenant = &mut settings.tenant;
-    tenant.url = Some(fake.url());
-    tenant.token_url = None;
-    tenant.client_id = Some("sandbox".into());
-    tenant.client_secret = Some(SecretString::from("sandbox"));
-    Ok(fake)
 }

@@ -1,0 +1,67 @@
+//! The prompt ledger and the correlation work kept in it.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorrelationSettings {
+    /// Transcript look-ups running at once in this process.
+    pub workers: usize,
+    /// A job gives up when no transcript appeared within this time.
+    pub give_up_after_ms: u64,
+    /// First wait between transcript look-ups; doubles up to `backoff_max_ms`.
+    pub backoff_base_ms: u64,
+    /// Ceiling for one wait between look-ups.
+    pub backoff_max_ms: u64,
+    /// On shutdown, running look-ups get this long to finish; jobs left stay in the ledger.
+    pub drain_timeout_ms: u64,
+    /// A worker's hold on a job; a job held by a dead replica is taken over after this.
+    pub lease_ms: u64,
+    /// How often the ledger is checked for due jobs (new deliveries wake the worker at once).
+    pub poll_interval_ms: u64,
+}
+
+impl Default for CorrelationSettings {
+    fn default() -> Self {
+        Self {
+            workers: 32,
+            give_up_after_ms: 60_000,
+            backoff_base_ms: 250,
+            backoff_max_ms: 5_000,
+            drain_timeout_ms: 5_000,
+            lease_ms: 30_000,
+            poll_interval_ms: 250,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// The ledger (`DATABASE_URL`): `sqlite://path` (one replica; created on first start) or
+    /// `postgres://...` (several replicas sharing records and the correlation queue).
+    pub database_url: String,
+    /// Connections in the ledger's pool.
+    pub max_connections: u32,
+    /// Records older than this many days are deleted by a background task; 0 keeps them.
+    pub retention_days: u32,
+    /// How often the retention task runs.
+    pub prune_interval_secs: u64,
+    /// A repeated `Idempotency-Key` replays the first answer within this window.
+    pub idempotency_window_secs: u64,
+    /// Keep prompt content in records; `false` keeps only its SHA-256, for privacy.
+    pub store_content: bool,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            database_url: crate::store::DEFAULT_DATABASE_URL.into(),
+            max_connections: 5,
+            retention_days: 90,
+            prune_interval_secs: 3_600,
+            idempotency_window_secs: 86_400,
+            store_content: true,
+        }
+    }
+}
