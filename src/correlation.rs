@@ -109,6 +109,9 @@ pub fn spawn(
     (waker, worker)
 }
 
+/// How long a woken poller waits for more due jobs before leasing.
+const GATHER: Duration = Duration::from_millis(50);
+
 async fn poll(
     context: Arc<Context>,
     waker: CorrelationWaker,
@@ -123,7 +126,14 @@ async fn poll(
         if !busy {
             tokio::select! {
                 () = stop.cancelled() => break,
-                () = waker.0.notified() => {}
+                () = waker.0.notified() => {
+                    // Deliveries come in bursts: let more come due and lease them in one
+                    // write transaction instead of one each. A transcript is seconds away.
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(GATHER) => {}
+                    }
+                }
                 () = tokio::time::sleep(context.poll_interval) => {}
             }
         } else if stop.is_cancelled() {
