@@ -129,10 +129,8 @@ pub struct StatsResponse {
     #[serde(with = "time::serde::rfc3339::option")]
     to: Option<OffsetDateTime>,
     group_by: Option<String>,
-    #[schema(value_type = Vec<Object>)]
     rows: Vec<StatsRow>,
     /// Requests turned away before delivery, per UTC day and reason.
-    #[schema(value_type = Vec<Object>)]
     refusals: Vec<RefusalCount>,
 }
 
@@ -247,7 +245,8 @@ pub async fn list_prompts(
         ("format" = Option<String>, Query, description = "jsonl (default) or csv"),
     ),
     responses(
-        (status = 200, description = "One record per line", content_type = "application/x-ndjson", body = String),
+        (status = 200, description = "One record per line (JSON lines), or a CSV table with a header row",
+         content((String = "application/x-ndjson"), (String = "text/csv"))),
         (status = 400, description = "A bad parameter", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 503, description = "Too many requests in flight", body = ErrorBody),

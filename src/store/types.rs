@@ -155,7 +155,7 @@ pub struct StatsQuery {
 }
 
 /// Delivery and feedback figures for one group (or for everything, when not grouped).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatsRow {
     /// `None` when not grouped; `"true"`/`"false"` for fallback; `YYYY-MM-DD` (UTC) for day.
@@ -214,7 +214,7 @@ pub struct PromptPage {
 }
 
 /// Why a request was turned away before delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RefusalKind {
     /// Refused by the eligibility policy (403).
@@ -248,7 +248,7 @@ impl RefusalKind {
 }
 
 /// Refusals of one kind on one UTC day.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefusalCount {
     /// `YYYY-MM-DD`, UTC.
