@@ -168,3 +168,41 @@ async fn a_token_endpoint_outage_is_retried_like_any_transient_fault() {
     assert_eq!(body["attempt"], 2);
     assert_eq!(app.token_requests().await, 2);
 }
+
+#[tokio::test]
+async fn a_redirecting_token_endpoint_is_not_followed() {
+    let app = spawn_app().await;
+    let elsewhere = format!("{}/elsewhere", app.auth.uri());
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(307).insert_header("location", elsewhere.as_str()))
+        .mount(&app.auth)
+        .await;
+    // Were the redirect followed, the client secret would be posted here.
+    Mock::given(method("POST"))
+        .and(path("/elsewhere"))
+        .respond_with(token_response(3600))
+        .mount(&app.auth)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(PROMPTS_PATH))
+        .respond_with(delivered())
+        .mount(&app.tenant)
+        .await;
+
+    // A redirect is no token: retried like an outage, then a 502.
+    let response = app.post_prompt(&prompt_body()).await;
+    assert_eq!(response.status(), 502);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "upstream_failed");
+    let followed = app
+        .auth
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/elsewhere")
+        .count();
+    assert_eq!(followed, 0, "the redirect was followed");
+    assert!(app.prompts_received().await.is_empty());
+}

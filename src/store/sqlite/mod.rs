@@ -217,3 +217,33 @@ impl PromptStore for SqliteStore {
         self.prune_batch(older_than, batch).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_new_file_is_created_in_wal_mode_with_a_busy_timeout() {
+        let dir = std::env::temp_dir().join(format!("cxone-wal-{}", ulid::Ulid::new()));
+        let file = dir.join("data").join("ledger.db");
+        let options = SqliteConnectOptions::new().filename(&file);
+        let store = SqliteStore::open(options, &LedgerOptions::default(), false)
+            .await
+            .unwrap();
+        assert!(file.is_file(), "the directory and file are created");
+        for pool in [&store.pool, &store.writer] {
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(mode, "wal");
+            let timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(timeout, 5_000);
+        }
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
