@@ -134,12 +134,7 @@ async fn exhausted_primary_falls_back_to_a_low_priority_prompt_with_a_new_id() {
     assert_ne!(fallback["promptId"], sent[0]["promptId"]);
     assert_eq!(body["promptId"], fallback["promptId"]);
 
-    let record: Value = app
-        .get_prompt(body["promptId"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let record = app.record(body["promptId"].as_str().unwrap()).await;
     assert_eq!(record["fallback"], true);
     assert_eq!(record["primaryPromptId"], sent[0]["promptId"]);
     assert_eq!(record["attempts"].as_array().unwrap().len(), 4);
@@ -160,12 +155,7 @@ async fn everything_failing_is_a_502_and_the_service_keeps_answering() {
         "3 primary + 3 fallback"
     );
 
-    let record: Value = app
-        .get_prompt(body["promptId"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let record = app.record(body["promptId"].as_str().unwrap()).await;
     assert_eq!(record["status"], "failed");
     assert_eq!(record["failure"], "upstream_failed");
     assert_eq!(record["correlation"], "not_applicable");

@@ -176,6 +176,13 @@ impl TestApp {
             .expect("request reaches the service")
     }
 
+    /// The record of a prompt, as JSON.
+    pub async fn record(&self, prompt_id: &str) -> Value {
+        let response = self.get_prompt(prompt_id).await;
+        assert_eq!(response.status(), 200, "no record of {prompt_id}");
+        response.json().await.expect("a record is JSON")
+    }
+
     /// Token endpoint answering with a token valid for an hour.
     pub async fn mount_token(&self) {
         Mock::given(method("POST"))

@@ -150,12 +150,7 @@ async fn the_request_id_is_returned_and_passed_to_the_tenant() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-request-id"], "req-abc-123");
     let body: Value = response.json().await.unwrap();
-    let record: Value = app
-        .get_prompt(body["promptId"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let record = app.record(body["promptId"].as_str().unwrap()).await;
     assert_eq!(record["requestId"], "req-abc-123");
 }
 

@@ -39,12 +39,7 @@ async fn a_fallback_record_keeps_the_fallback_content_and_its_hash() {
     let body: Value = app.post_prompt(&prompt_body()).await.json().await.unwrap();
     assert_eq!(body["fallback"], true);
 
-    let record: Value = app
-        .get_prompt(body["promptId"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let record = app.record(body["promptId"].as_str().unwrap()).await;
     assert_eq!(record["fallback"], true);
     assert_eq!(record["content"], FALLBACK_CONTENT);
     assert_eq!(record["contentHash"], sha256(FALLBACK_CONTENT));
@@ -56,12 +51,7 @@ async fn with_store_content_off_a_record_keeps_only_the_hash() {
     app.mount_tenant(delivered()).await;
     let body: Value = app.post_prompt(&prompt_body()).await.json().await.unwrap();
 
-    let record: Value = app
-        .get_prompt(body["promptId"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let record = app.record(body["promptId"].as_str().unwrap()).await;
     assert_eq!(record["status"], "delivered");
     assert!(record["content"].is_null(), "{record}");
     let content = prompt_body()["content"].as_str().unwrap().to_owned();

@@ -104,12 +104,7 @@ async fn a_401_drops_the_token_and_retries_once_with_a_fresh_one() {
     assert_eq!(app.token_requests().await, 2);
     assert_eq!(app.prompts_received().await.len(), 2);
 
-    let record: Value = app
-        .get_prompt(body["promptId"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let record = app.record(body["promptId"].as_str().unwrap()).await;
     let attempts = record["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 2);
     assert_eq!(attempts[0]["status"], 401);
