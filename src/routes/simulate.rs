@@ -1,5 +1,3 @@
-use std::time::Duration;
-
 use axum::{
     extract::State,
     http::{HeaderMap, HeaderName, HeaderValue, StatusCode},
@@ -7,7 +5,6 @@ use axum::{
     Extension, Json,
 };
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use super::AppState;
@@ -16,15 +13,11 @@ use crate::{
     error::{ApiError, ErrorBody},
     extract::AppJson,
     middleware::{Caller, RequestId},
-    service::{PromptAccepted, RequestContext},
-    store::{IdempotencyBegin, RefusalKind},
+    service::{IdempotencyKey, Keyed, PromptAccepted, RequestContext},
+    store::RefusalKind,
 };
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
-/// An in-progress key is held for the request deadline plus this: time to commit the record
-/// and the key after the deadline. A claim older than that belongs to a request whose process
-/// died, and a retry may take it over instead of getting 409 for the whole window.
-const IN_PROGRESS_MARGIN: Duration = Duration::from_secs(15);
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// The tutorial's response, with the fields it promised but never filled.
@@ -117,13 +110,14 @@ pub async fn simulate_prompt(
     let scope = caller
         .and_then(|Extension(Caller(fingerprint))| fingerprint)
         .unwrap_or_else(|| "-".to_owned());
+    let key = key.map(|key| IdempotencyKey { scope, key });
     // Delivery and its record run in a task the service owns: a caller that hangs up (or the
     // whole-request timeout) must not leave a delivered prompt unrecorded or a key claimed.
     let worker = service.clone();
     service
         .tasks
         .spawn(
-            async move { deliver(&worker, request, context, key, scope).await }
+            async move { deliver(&worker, request, context, key).await }
                 // The request's span (with its id) follows the work into the task.
                 .instrument(tracing::Span::current()),
         )
@@ -135,8 +129,7 @@ async fn deliver(
     service: &AppState,
     request: PromptRequest,
     context: RequestContext,
-    key: Option<String>,
-    scope: String,
+    key: Option<IdempotencyKey>,
 ) -> Response {
     let Some(key) = key else {
         return match service.submit(request, &context).await {
@@ -144,58 +137,38 @@ async fn deliver(
             Err(error) => ApiError::from(error).into_response(),
         };
     };
-    let lease = service.request_timeout + IN_PROGRESS_MARGIN;
-    let store = &service.store;
-    let begun = store
-        .begin_idempotent(&scope, &key, &request_hash(&request), lease)
-        .await;
-    match begun {
-        Err(error) => {
-            tracing::error!(%error, "idempotency check failed");
-            ApiError::Internal.into_response()
-        }
-        Ok(IdempotencyBegin::InProgress) => ApiError::IdempotencyInProgress.into_response(),
-        Ok(IdempotencyBegin::Mismatch) => ApiError::IdempotencyKeyReused.into_response(),
-        Ok(IdempotencyBegin::Completed { status, body }) => {
+    let result = match service.submit_keyed(request, &context, &key).await {
+        Keyed::Unavailable => return ApiError::Internal.into_response(),
+        Keyed::InProgress => return ApiError::IdempotencyInProgress.into_response(),
+        Keyed::KeyReused => return ApiError::IdempotencyKeyReused.into_response(),
+        Keyed::Replayed { status, body } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            with_replayed((status, Json(body)).into_response(), true)
+            return with_replayed((status, Json(body)).into_response(), true);
         }
-        Ok(IdempotencyBegin::Started) => {
-            let result = service.submit(request, &context).await;
-            let replayed = matches!(&result, Ok(accepted) if accepted.replayed);
-            // Only answers a retry could not change are kept for replay; a 429 or 5xx frees
-            // the key so the caller's retry can still deliver.
-            let (kept, response) = match result {
-                Ok(accepted) => {
-                    let body = serde_json::to_value(SimulatePromptResponse::from(accepted))
-                        .unwrap_or_default();
-                    (
-                        Some((StatusCode::OK, body.clone())),
-                        Json(body).into_response(),
-                    )
-                }
-                Err(error) => {
-                    let error = ApiError::from(error);
-                    let kept = (error.status() == StatusCode::FORBIDDEN)
-                        .then(|| (error.status(), error.body()));
-                    (kept, error.into_response())
-                }
-            };
-            let recorded = match kept {
-                Some((status, body)) => {
-                    let window = Duration::from_secs(service.idempotency_window_secs);
-                    store
-                        .complete_idempotent(&scope, &key, status.as_u16(), &body, window)
-                        .await
-                }
-                None => store.abandon_idempotent(&scope, &key).await,
-            };
-            if let Err(error) = recorded {
-                tracing::error!(%error, "could not record the idempotent answer");
-            }
-            with_replayed(response, replayed)
+        Keyed::Submitted(result) => result,
+    };
+    let replayed = matches!(&result, Ok(accepted) if accepted.replayed);
+    // Only answers a retry could not change are kept for replay; a 429 or 5xx frees the key
+    // so the caller's retry can still deliver.
+    let (kept, response) = match result {
+        Ok(accepted) => {
+            let body =
+                serde_json::to_value(SimulatePromptResponse::from(accepted)).unwrap_or_default();
+            (
+                Some((StatusCode::OK, body.clone())),
+                Json(body).into_response(),
+            )
         }
-    }
+        Err(error) => {
+            let error = ApiError::from(error);
+            let kept =
+                (error.status() == StatusCode::FORBIDDEN).then(|| (error.status(), error.body()));
+            (kept, error.into_response())
+        }
+    };
+    let kept = kept.as_ref().map(|(status, body)| (status.as_u16(), body));
+    service.settle_key(&key, kept).await;
+    with_replayed(response, replayed)
 }
 
 /// Marks an answer that repeats an earlier delivery.
@@ -220,9 +193,4 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         });
     }
     Ok(Some(key.to_owned()))
-}
-
-fn request_hash(request: &PromptRequest) -> String {
-    let canonical = serde_json::to_vec(request).unwrap_or_default();
-    hex::encode(Sha256::digest(canonical))
 }

@@ -5,8 +5,10 @@ use std::{sync::Arc, time::Duration};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
+mod idempotency;
 mod outcome;
 
+pub use idempotency::{IdempotencyKey, Keyed};
 use outcome::failure_code;
 pub use outcome::SubmitError;
 
