@@ -35,7 +35,8 @@ impl Default for CorrelationSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+// `Debug` by hand: a PostgreSQL URL can carry a password.
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreSettings {
     /// The ledger (`DATABASE_URL`): `sqlite://path` (one replica; created on first start) or
@@ -53,6 +54,19 @@ pub struct StoreSettings {
     pub store_content: bool,
 }
 
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSettings")
+            .field("database_url", &crate::store::redact(&self.database_url))
+            .field("max_connections", &self.max_connections)
+            .field("retention_days", &self.retention_days)
+            .field("prune_interval_secs", &self.prune_interval_secs)
+            .field("idempotency_window_secs", &self.idempotency_window_secs)
+            .field("store_content", &self.store_content)
+            .finish()
+    }
+}
+
 impl Default for StoreSettings {
     fn default() -> Self {
         Self {
@@ -63,5 +77,21 @@ impl Default for StoreSettings {
             idempotency_window_secs: 86_400,
             store_content: true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_the_database_password() {
+        let settings = StoreSettings {
+            database_url: "postgres://svc:hunter2-secret@db.internal/ledger".into(),
+            ..Default::default()
+        };
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+        assert!(shown.contains("db.internal"), "{shown}");
     }
 }
