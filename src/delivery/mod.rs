@@ -1,5 +1,6 @@
 //! The retry policy for one prompt: a primary leg, then a fallback leg, each with up to
-//! `max_attempts` POSTs, all inside the request deadline. Independent of the tenant API.
+//! `max_attempts` tries (plus one re-send after a 401), all inside the request deadline.
+//! Independent of the tenant API.
 
 mod record;
 
@@ -57,7 +58,10 @@ pub enum Failure {
 enum LegEnd {
     Delivered(u32),
     /// Retries used up, or a 4xx that retrying cannot fix: the fallback may still help.
-    Exhausted,
+    /// `rate_limited`: the last try met a 429, with the wait the tenant asked for.
+    Exhausted {
+        rate_limited: Option<Duration>,
+    },
     /// Nothing more is worth trying for this request.
     Stop(Failure),
 }
@@ -83,16 +87,22 @@ impl Deliverer {
         fallback: &OutboundPrompt,
         attempts: &mut Vec<AttemptRecord>,
     ) -> Result<Delivered, Failure> {
+        let mut last_rate_limit = None;
         for (leg, prompt) in [(Leg::Primary, primary), (Leg::Fallback, fallback)] {
             match self.run_leg(deadline, leg, prompt, attempts).await {
                 LegEnd::Delivered(attempt) => return Ok(Delivered { leg, attempt }),
                 LegEnd::Stop(failure) => return Err(failure),
-                LegEnd::Exhausted => {
+                LegEnd::Exhausted { rate_limited } => {
                     tracing::warn!(prompt_id = %prompt.prompt_id, leg = leg.as_str(), "delivery leg exhausted");
+                    last_rate_limit = rate_limited;
                 }
             }
         }
-        Err(Failure::Exhausted)
+        // A tenant that throttled to the end is a 429 the caller can wait out, not a fault.
+        Err(match last_rate_limit {
+            Some(retry_after) => Failure::RateLimited { retry_after },
+            None => Failure::Exhausted,
+        })
     }
 
     async fn run_leg(
@@ -155,7 +165,7 @@ impl Deliverer {
                 AttemptOutcome::Transient(_) => {
                     self.breaker.record_failure();
                     if last {
-                        return LegEnd::Exhausted;
+                        return LegEnd::Exhausted { rate_limited: None };
                     }
                     policy.backoff.delay_random(tries)
                 }
@@ -172,7 +182,9 @@ impl Deliverer {
                     }
                     // The fallback's first POST waits out the same cooldown.
                     if last {
-                        return LegEnd::Exhausted;
+                        return LegEnd::Exhausted {
+                            rate_limited: Some(asked),
+                        };
                     }
                     self.metrics.retry_after_wait.observe(wait.as_secs_f64());
                     wait
@@ -184,7 +196,7 @@ impl Deliverer {
                         AttemptOutcome::Delivered => LegEnd::Delivered(number),
                         AttemptOutcome::Forbidden => LegEnd::Stop(Failure::Forbidden),
                         AttemptOutcome::CredentialsRefused => LegEnd::Stop(Failure::Auth),
-                        _ => LegEnd::Exhausted,
+                        _ => LegEnd::Exhausted { rate_limited: None },
                     };
                 }
             };

@@ -202,6 +202,19 @@ impl TestApp {
             .await;
     }
 
+    /// One answer per prompt POST, in order (wiremock takes the first mock with budget
+    /// left, in mount order). The token endpoint is not mounted.
+    pub async fn mount_answers(&self, answers: Vec<ResponseTemplate>) {
+        for answer in answers {
+            Mock::given(method("POST"))
+                .and(path(PROMPTS_PATH))
+                .respond_with(answer)
+                .up_to_n_times(1)
+                .mount(&self.tenant)
+                .await;
+        }
+    }
+
     /// Bodies of every prompt POST the tenant received, in order.
     pub async fn prompts_received(&self) -> Vec<Value> {
         self.tenant

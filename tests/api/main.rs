@@ -16,4 +16,5 @@ mod rate_limit;
 mod records;
 mod running;
 mod sandbox;
+mod tenant_rate_limit;
 mod token;

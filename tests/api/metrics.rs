@@ -8,18 +8,6 @@ use wiremock::{
 
 use crate::helpers::*;
 
-/// Mounts one prompt answer per POST, in order.
-async fn mount_answers(app: &TestApp, answers: Vec<ResponseTemplate>) {
-    for answer in answers {
-        Mock::given(method("POST"))
-            .and(path(PROMPTS_PATH))
-            .respond_with(answer)
-            .up_to_n_times(1)
-            .mount(&app.tenant)
-            .await;
-    }
-}
-
 #[tokio::test]
 async fn failure_paths_show_in_the_metrics() {
     let app = spawn_app_with(|s| {
@@ -46,7 +34,7 @@ async fn failure_paths_show_in_the_metrics() {
     answers.extend(std::iter::repeat_n(failing.clone(), 3));
     answers.push(delivered());
     answers.extend(std::iter::repeat_n(failing, 6));
-    mount_answers(&app, answers).await;
+    app.mount_answers(answers).await;
 
     // 1: token outage, then a 429 waited out, then delivered.
     let first: Value = app.post_prompt(&prompt_body()).await.json().await.unwrap();
