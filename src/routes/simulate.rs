@@ -97,13 +97,13 @@ pub async fn simulate_prompt(
         request_id: request_id.map(|Extension(id)| id.0),
     };
     let key = match idempotency_key(&headers) {
-        // A caller that names its prompt gets that prompt delivered at most once.
-        Ok(key) => key.or_else(|| {
-            request
-                .prompt_id
-                .as_ref()
-                .map(|id| format!("promptId:{id}"))
-        }),
+        // A prompt the caller names is delivered at most once, whatever Idempotency-Key it
+        // comes with: its id is the key.
+        Ok(header) => request
+            .prompt_id
+            .as_ref()
+            .map(|id| format!("promptId:{id}"))
+            .or(header),
         Err(error) => return error.into_response(),
     };
     // Scoped to the caller's key when auth is on, so two clients cannot collide.
