@@ -54,6 +54,29 @@ async fn write_records(
     conn: &mut SqliteConnection,
     records: &[(&PromptRecord, Option<Duration>)],
 ) -> Result<(), StoreError> {
+    // Two records of one prompt in a batch (a failure and its retry) must be written one
+    // after the other, attempts included, for the second to replace the first.
+    let mut ids = HashSet::new();
+    let distinct = records.iter().all(|(record, _)| {
+        let (id, primary) = (record.prompt_id.as_str(), record.primary_prompt_id.as_str());
+        let fresh = !ids.contains(id) && !ids.contains(primary);
+        ids.insert(id);
+        ids.insert(primary);
+        fresh
+    });
+    if distinct {
+        return write_group(conn, records).await;
+    }
+    for record in records {
+        write_group(conn, std::slice::from_ref(record)).await?;
+    }
+    Ok(())
+}
+
+async fn write_group(
+    conn: &mut SqliteConnection,
+    records: &[(&PromptRecord, Option<Duration>)],
+) -> Result<(), StoreError> {
     let mut attempts: Vec<(&str, i64, AttemptRecord)> = Vec::new();
     let mut jobs = Vec::new();
     for chunk in records.chunks(MAX_VALUES / PROMPT_COLUMNS) {

@@ -40,7 +40,8 @@ impl SqliteStore {
         else {
             return Ok(None);
         };
-        // Attempts are written with their record and never change, so no transaction.
+        // Attempts are written with their record, so no transaction: only a read that races
+        // a retry replacing a failed record can see that record without its attempts.
         let attempts = sqlx::query_as::<_, AttemptRow<i64>>(sql::SELECT_ATTEMPTS)
             .bind(row.prompt_id())
             .fetch_all(&self.pool)

@@ -6,11 +6,12 @@ use super::{
     fixtures::{base_time, delivered, failed, json, via_fallback},
     store_tests,
 };
-use crate::store::{DeliveryStatus, PromptStore};
+use crate::store::{DeliveryStatus, LedgerWrite, PromptStore};
 
 store_tests!(
     a_retry_replaces_the_failed_record_and_keeps_its_attempts,
     a_delivered_record_is_never_replaced,
+    a_failure_and_its_retry_in_one_batch_leave_one_record,
 );
 
 const GIVE_UP: Duration = Duration::from_secs(60);
@@ -67,4 +68,32 @@ async fn a_delivered_record_is_never_replaced(store: Arc<dyn PromptStore>) {
     let after = store.get(record.prompt_id.as_str()).await.unwrap().unwrap();
     assert_eq!(json(&after), before);
     assert_eq!(store.pending_correlations().await.unwrap(), 1);
+}
+
+async fn a_failure_and_its_retry_in_one_batch_leave_one_record(store: Arc<dyn PromptStore>) {
+    let mut first = failed(delivered("agt_1", base_time(), 30));
+    first.attempts[0].outcome = "server_error";
+    let mut retry = delivered("agt_1", base_time() + time::Duration::seconds(5), 30);
+    retry.prompt_id = first.prompt_id.clone();
+    retry.primary_prompt_id = first.primary_prompt_id.clone();
+    let other = delivered("agt_2", base_time(), 30);
+    let writes: Vec<LedgerWrite> = [first.clone(), retry, other.clone()]
+        .into_iter()
+        .map(|record| LedgerWrite::Record {
+            record: Box::new(record),
+            job_give_up_after: Some(GIVE_UP),
+        })
+        .collect();
+    store.apply(&writes).await.unwrap();
+
+    let read = store.get(first.prompt_id.as_str()).await.unwrap().unwrap();
+    assert_eq!(read.status, DeliveryStatus::Delivered);
+    assert_eq!(
+        read.attempts.len(),
+        2,
+        "the failure's attempt, then the retry's"
+    );
+    assert_eq!(read.attempts[0].outcome, "server_error");
+    assert!(store.get(other.prompt_id.as_str()).await.unwrap().is_some());
+    assert_eq!(store.pending_correlations().await.unwrap(), 2);
 }
