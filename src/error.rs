@@ -168,7 +168,8 @@ impl ApiError {
 
 /// `Retry-After` takes whole seconds; round up so a caller never retries too early.
 pub fn retry_after_secs(wait: &Duration) -> u64 {
-    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+    wait.as_secs()
+        .saturating_add(u64::from(wait.subsec_nanos() > 0))
 }
 
 impl ApiError {
@@ -209,5 +210,7 @@ mod tests {
         assert_eq!(retry_after_secs(&Duration::from_millis(1000)), 1);
         assert_eq!(retry_after_secs(&Duration::from_millis(1001)), 2);
         assert_eq!(retry_after_secs(&Duration::ZERO), 0);
+        // A bucket refilling too slowly to say saturates instead of overflowing.
+        assert_eq!(retry_after_secs(&Duration::MAX), u64::MAX);
     }
 }

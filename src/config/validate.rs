@@ -113,6 +113,12 @@ pub(super) fn validate(s: &Settings) -> Result<(), Vec<String>> {
         s.delivery.backoff_base_ms >= 1 && s.delivery.backoff_max_ms >= s.delivery.backoff_base_ms,
         "delivery.backoff_base_ms must be at least 1 and at most delivery.backoff_max_ms".into(),
     );
+    // Waits longer than the request deadline (at most 10 min) can never be taken; bounding
+    // them keeps the deadline arithmetic far from overflow.
+    check(
+        s.delivery.backoff_max_ms <= 600_000 && s.delivery.retry_after_max_ms <= 600_000,
+        "delivery.backoff_max_ms and delivery.retry_after_max_ms must be at most 600000".into(),
+    );
     check(
         !s.delivery.fallback_content.trim().is_empty(),
         "delivery.fallback_content must not be empty".into(),
@@ -242,11 +248,13 @@ mod tests {
         let mut s = Settings::default();
         s.sandbox.enabled = true;
         s.rate_limit.burst = 0;
+        s.delivery.retry_after_max_ms = u64::MAX;
         s.rate_limit.per_second = -1.0;
         s.eligibility.min_sentiment = 3.0;
         let errors = validate(&s).unwrap_err();
         let all = errors.join("\n");
-        assert_eq!(errors.len(), 3, "{all}");
+        assert_eq!(errors.len(), 4, "{all}");
+        assert!(all.contains("delivery.retry_after_max_ms"));
         assert!(all.contains("RATE_LIMIT_BURST"));
         assert!(all.contains("RATE_LIMIT_PER_SECOND"));
         assert!(all.contains("ELIGIBILITY_MIN_SENTIMENT"));
