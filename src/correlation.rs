@@ -127,8 +127,9 @@ async fn poll(
             tokio::select! {
                 () = stop.cancelled() => break,
                 () = waker.0.notified() => {
-                    // Deliveries come in bursts: let more come due and lease them in one
-                    // write transaction instead of one each. A transcript is seconds away.
+                    // Deliveries come in bursts: let more of them commit their jobs and
+                    // lease those in one write transaction instead of one each. A transcript
+                    // is seconds away.
                     tokio::select! {
                         () = stop.cancelled() => break,
                         () = tokio::time::sleep(GATHER) => {}

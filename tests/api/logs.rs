@@ -165,3 +165,43 @@ async fn a_sandbox_start_says_nothing_reaches_a_real_tenant_and_auth_is_off() {
     let (code, _) = running.wait();
     assert_eq!(code, Some(0));
 }
+
+#[tokio::test]
+async fn sigterm_during_start_up_stops_at_once_before_anything_listens() {
+    // A "database" that accepts connections and never answers: start-up waits on it.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let database = format!("postgres://ledger@{}/ledger", silent.local_addr().unwrap());
+    let mut child = command()
+        .env("CXONE_TENANT_URL", "http://127.0.0.1:9")
+        .env("CXONE_CLIENT_ID", "test-client")
+        .env("CXONE_CLIENT_SECRET", CLIENT_SECRET)
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("LOG_FORMAT", "json")
+        .env("DATABASE_URL", &database)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = collect_lines(&mut child);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let signalled = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        signalled.elapsed() < Duration::from_secs(2),
+        "took {:?} to stop",
+        signalled.elapsed()
+    );
+    assert_eq!(status.code(), Some(0));
+    std::thread::sleep(Duration::from_millis(100));
+    let logs = lines.lock().unwrap().join("\n");
+    assert!(
+        !logs.contains("\"listening\""),
+        "bound before the ledger opened:\n{logs}"
+    );
+    drop(silent);
+}
