@@ -9,7 +9,7 @@ use std::{
 use serde_json::Value;
 use wiremock::{
     matchers::{method, path, path_regex},
-    Mock, MockServer, ResponseTemplate,
+    Mock, ResponseTemplate,
 };
 
 use crate::{helpers::*, running::*};
@@ -57,13 +57,7 @@ async fn readiness_turns_503_on_sigterm_while_liveness_stays_200() {
 
 #[tokio::test]
 async fn a_request_s_log_lines_carry_its_id_and_correlation_is_one_event() {
-    let tenant = MockServer::start().await;
-    let auth = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(token_response(3600))
-        .mount(&auth)
-        .await;
+    let (tenant, auth) = tenant_and_token_endpoint().await;
     // A 503 first, so the request logs a retry as well as its access line.
     Mock::given(method("POST"))
         .and(path(PROMPTS_PATH))

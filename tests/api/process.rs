@@ -86,13 +86,7 @@ fn healthcheck_exits_0_only_for_a_healthy_service() {
 
 #[tokio::test]
 async fn secrets_never_reach_the_logs() {
-    let tenant = MockServer::start().await;
-    let auth = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(token_response(3600))
-        .mount(&auth)
-        .await;
+    let (tenant, auth) = tenant_and_token_endpoint().await;
     // A 401 forces a refresh; a 503 forces retries: the paths that log the most.
     Mock::given(method("POST"))
         .and(path(PROMPTS_PATH))

@@ -29,8 +29,8 @@ pub fn command() -> Command {
     command
 }
 
-/// A tenant (and token endpoint) that accepts every prompt after `delay`.
-pub async fn tenant_delivering_after(delay: Duration) -> (MockServer, MockServer) {
+/// An empty tenant and a token endpoint handing out hour-long tokens.
+pub async fn tenant_and_token_endpoint() -> (MockServer, MockServer) {
     let tenant = MockServer::start().await;
     let auth = MockServer::start().await;
     Mock::given(method("POST"))
@@ -38,6 +38,12 @@ pub async fn tenant_delivering_after(delay: Duration) -> (MockServer, MockServer
         .respond_with(token_response(3600))
         .mount(&auth)
         .await;
+    (tenant, auth)
+}
+
+/// A tenant (and token endpoint) that accepts every prompt after `delay`.
+pub async fn tenant_delivering_after(delay: Duration) -> (MockServer, MockServer) {
+    let (tenant, auth) = tenant_and_token_endpoint().await;
     Mock::given(method("POST"))
         .and(path(PROMPTS_PATH))
         .respond_with(delivered().set_delay(delay))
