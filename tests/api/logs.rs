@@ -177,7 +177,17 @@ async fn sigterm_during_start_up_stops_at_once_before_anything_listens() {
         .spawn()
         .unwrap();
     let lines = collect_lines(&mut child);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Signal once the process has its SIGTERM handler (a bit in /proc's caught-signals mask),
+    // while it is still waiting on the ledger.
+    let started = Instant::now();
+    while !catches_sigterm(child.id()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no SIGTERM handler"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let signalled = Instant::now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -198,4 +208,15 @@ async fn sigterm_during_start_up_stops_at_once_before_anything_listens() {
         "bound before the ledger opened:\n{logs}"
     );
     drop(silent);
+}
+
+/// Whether process `pid` has a handler for SIGTERM (signal 15: bit 14 of `SigCgt`).
+fn catches_sigterm(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+            u64::from_str_radix(mask.trim(), 16).ok()
+        })
+        .is_some_and(|mask| mask & (1 << 14) != 0)
 }
