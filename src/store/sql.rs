@@ -66,7 +66,24 @@ macro_rules! bind_attempt {
     }};
 }
 
-pub(super) use {bind_attempt, bind_prompt};
+/// Binds record `$record`'s correlation job, giving up `$give_up_after` after its
+/// completion, to [`INSERT_JOB`].
+macro_rules! bind_job {
+    ($query:expr, $record:expr, $give_up_after:expr, $ts:expr) => {{
+        let r = $record;
+        $query
+            .bind(r.prompt_id.as_str())
+            .bind(r.interaction_id.as_str())
+            .bind(r.agent_id.as_str())
+            .bind(r.request_id.as_deref())
+            .bind($ts(r.completed_at))
+            .bind($ts($crate::store::support::plus(
+                r.completed_at,
+                $give_up_after,
+            )))
+    }};
+}
+pub(super) use {bind_attempt, bind_job, bind_prompt};
 
 /// Inserts nothing when either id is taken: the engine then sees whether a failed record may
 /// be replaced (see [`DELETE_FAILED_PROMPT`]) instead of the whole transaction failing.

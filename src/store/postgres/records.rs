@@ -13,9 +13,8 @@ use crate::{
     store::{
         export::{self, EXPORT_BATCH},
         rows::{self, assemble, AttemptRow, RecordRow},
-        sql::{self, bind_attempt, bind_prompt, Window},
+        sql::{self, bind_attempt, bind_job, bind_prompt, Window},
         stats::{self, StatsAgg},
-        support::plus,
         CorrelationState, CorrelationUpdate, Cursor, LedgerWrite, ListQuery, PromptPage,
         PromptRecord, Pruned, StatsQuery, StatsRow, StoreError,
     },
@@ -191,13 +190,7 @@ async fn write_record(
     }
     if let Some(give_up_after) = give_up_after {
         if record.correlation == CorrelationState::Pending {
-            sqlx::query(sql::INSERT_JOB)
-                .bind(key)
-                .bind(record.interaction_id.as_str())
-                .bind(record.agent_id.as_str())
-                .bind(record.request_id.as_deref())
-                .bind(ts(record.completed_at))
-                .bind(ts(plus(record.completed_at, give_up_after)))
+            bind_job!(sqlx::query(sql::INSERT_JOB), record, give_up_after, ts)
                 .execute(&mut *conn)
                 .await?;
         }

@@ -5,7 +5,7 @@
 //! go in as one `INSERT`, their attempts and correlation jobs as one more each, and finished
 //! correlation jobs are deleted by one `DELETE`.
 
-use std::{collections::HashSet, time::Duration};
+use std::{borrow::Cow, collections::HashSet, sync::LazyLock, time::Duration};
 
 use sqlx::SqliteConnection;
 
@@ -14,8 +14,10 @@ use crate::{
     delivery::AttemptRecord,
     domain::PromptId,
     store::{
-        sql::{bind_attempt, bind_prompt, INSERT_ATTEMPT, INSERT_JOB, INSERT_PROMPT},
-        support::plus,
+        sql::{
+            bind_attempt, bind_job, bind_prompt, INSERT_ATTEMPT, INSERT_JOB, INSERT_PROMPT,
+            UPDATE_CORRELATION,
+        },
         CorrelationState, CorrelationUpdate, LedgerWrite, PromptRecord, StoreError,
     },
 };
@@ -77,9 +79,10 @@ async fn write_group(
     conn: &mut SqliteConnection,
     records: &[(&PromptRecord, Option<Duration>)],
 ) -> Result<(), StoreError> {
-    let mut attempts: Vec<(&str, i64, AttemptRecord)> = Vec::new();
+    // The record's own attempts are borrowed; only a replaced record's come from the ledger.
+    let mut attempts: Vec<(&str, i64, Cow<'_, AttemptRecord>)> = Vec::new();
     let mut jobs = Vec::new();
-    for chunk in records.chunks(MAX_VALUES / PROMPT_COLUMNS) {
+    for chunk in records.chunks(MAX_VALUES / PROMPTS.columns) {
         let inserted = insert_prompts(conn, chunk).await?;
         for &(record, give_up_after) in chunk {
             // Taken ids are rare: a retry of a failed prompt under the caller's own id.
@@ -89,7 +92,8 @@ async fn write_group(
                 replace_failed(conn, record).await?
             };
             let key = record.prompt_id.as_str();
-            let all = earlier.into_iter().chain(record.attempts.iter().cloned());
+            let all = (earlier.into_iter().map(Cow::Owned))
+                .chain(record.attempts.iter().map(Cow::Borrowed));
             attempts.extend((0_i64..).zip(all).map(|(seq, a)| (key, seq, a)));
             if let Some(give_up_after) = give_up_after {
                 if record.correlation == CorrelationState::Pending {
@@ -98,25 +102,19 @@ async fn write_group(
             }
         }
     }
-    for chunk in attempts.chunks(MAX_VALUES / ATTEMPT_COLUMNS) {
-        let sql = multi_row(INSERT_ATTEMPT, ATTEMPT_COLUMNS, chunk.len());
+    for chunk in attempts.chunks(MAX_VALUES / ATTEMPTS.columns) {
+        let sql = ATTEMPTS.sql(chunk.len());
         let mut query = sqlx::query(&sql).persistent(chunk.len() <= CACHED_ROWS);
         for (key, seq, attempt) in chunk {
-            query = bind_attempt!(query, *key, *seq, attempt, ts);
+            query = bind_attempt!(query, *key, *seq, attempt.as_ref(), ts);
         }
         query.execute(&mut *conn).await?;
     }
-    for chunk in jobs.chunks(MAX_VALUES / JOB_COLUMNS) {
-        let sql = multi_row(INSERT_JOB, JOB_COLUMNS, chunk.len());
+    for chunk in jobs.chunks(MAX_VALUES / JOBS.columns) {
+        let sql = JOBS.sql(chunk.len());
         let mut query = sqlx::query(&sql).persistent(chunk.len() <= CACHED_ROWS);
         for (record, give_up_after) in chunk {
-            query = query
-                .bind(record.prompt_id.as_str())
-                .bind(record.interaction_id.as_str())
-                .bind(record.agent_id.as_str())
-                .bind(record.request_id.as_deref())
-                .bind(ts(record.completed_at))
-                .bind(ts(plus(record.completed_at, *give_up_after)));
+            query = bind_job!(query, *record, *give_up_after, ts);
         }
         query.execute(&mut *conn).await?;
     }
@@ -128,10 +126,7 @@ async fn insert_prompts(
     conn: &mut SqliteConnection,
     chunk: &[(&PromptRecord, Option<Duration>)],
 ) -> Result<HashSet<String>, StoreError> {
-    let sql = format!(
-        "{} RETURNING prompt_id",
-        multi_row(INSERT_PROMPT, PROMPT_COLUMNS, chunk.len())
-    );
+    let sql = format!("{} RETURNING prompt_id", PROMPTS.sql(chunk.len()));
     let mut query = sqlx::query_scalar::<_, String>(&sql).persistent(chunk.len() <= CACHED_ROWS);
     for (record, _) in chunk {
         query = bind_prompt!(query, *record, ts);
@@ -145,7 +140,7 @@ async fn update_correlation(
     update: &CorrelationUpdate,
 ) -> Result<(), StoreError> {
     let correlated = update.state == CorrelationState::Correlated;
-    sqlx::query(crate::store::sql::UPDATE_CORRELATION)
+    sqlx::query(UPDATE_CORRELATION)
         .bind(prompt_id.as_str())
         .bind(update.state.as_str())
         .bind(i64::from(update.attempts))
@@ -169,36 +164,58 @@ async fn delete_jobs(conn: &mut SqliteConnection, prompt_ids: &[&str]) -> Result
     Ok(())
 }
 
-const PROMPT_COLUMNS: usize = 20;
-const ATTEMPT_COLUMNS: usize = 9;
-const JOB_COLUMNS: usize = 6;
+/// The batch's insert statements, each derived once from its one-row form.
+static PROMPTS: LazyLock<MultiRow> = LazyLock::new(|| MultiRow::of(INSERT_PROMPT));
+static ATTEMPTS: LazyLock<MultiRow> = LazyLock::new(|| MultiRow::of(INSERT_ATTEMPT));
+static JOBS: LazyLock<MultiRow> = LazyLock::new(|| MultiRow::of(INSERT_JOB));
 
-/// `single` (an `INSERT ... VALUES ($1, ..., $n) [tail]` of `columns` parameters) with
-/// `rows` rows of positional parameters instead of one.
-fn multi_row(single: &str, columns: usize, rows: usize) -> String {
-    // Only ever called with the constant statements, which a test checks have VALUES.
-    let Some((head, rest)) = single.split_once("VALUES") else {
-        return single.to_owned();
-    };
-    let open = rest.find('(').unwrap_or(0);
-    let close = rest.find(')').map_or(rest.len(), |i| i + 1);
-    // The one row's own text, with its constants (`0` for a new job's attempts) kept.
-    let row = &rest[open..close];
-    let mut marked = String::with_capacity(row.len());
-    let mut chars = row.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '$' {
-            while chars.peek().is_some_and(char::is_ascii_digit) {
-                chars.next();
+/// A one-row `INSERT ... VALUES ($1, ..., $n) [tail]` split so it can be written for any
+/// number of rows, with positional parameters.
+struct MultiRow {
+    head: String,
+    /// The row with `?` for each `$n`, its constants (`0` for a new job's attempts) kept.
+    row: String,
+    tail: String,
+    columns: usize,
+}
+
+impl MultiRow {
+    fn of(single: &str) -> Self {
+        let (head, rest) = single.split_once("VALUES").unwrap_or((single, ""));
+        let open = rest.find('(').unwrap_or(0);
+        let close = rest.find(')').map_or(rest.len(), |i| i + 1);
+        let mut row = String::with_capacity(close - open);
+        let mut chars = rest[open..close].chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '$' {
+                while chars.peek().is_some_and(char::is_ascii_digit) {
+                    chars.next();
+                }
+                row.push('?');
+            } else {
+                row.push(c);
             }
-            marked.push('?');
-        } else {
-            marked.push(c);
+        }
+        Self {
+            head: format!("{head}VALUES "),
+            columns: row.matches('?').count().max(1),
+            row,
+            tail: rest[close..].to_owned(),
         }
     }
-    debug_assert_eq!(marked.matches('?').count(), columns);
-    let rows = vec![marked.as_str(); rows].join(", ");
-    format!("{head}VALUES {rows}{}", &rest[close..])
+
+    fn sql(&self, rows: usize) -> String {
+        let mut sql = String::with_capacity(self.head.len() + rows * (self.row.len() + 2));
+        sql.push_str(&self.head);
+        for n in 0..rows {
+            if n > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&self.row);
+        }
+        sql.push_str(&self.tail);
+        sql
+    }
 }
 
 #[cfg(test)]
@@ -207,21 +224,19 @@ mod tests {
 
     #[test]
     fn a_single_row_insert_becomes_a_multi_row_one() {
-        let single = "INSERT INTO t (a, b, c) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING";
+        let insert =
+            MultiRow::of("INSERT INTO t (a, b, c) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING");
+        assert_eq!(insert.columns, 2);
         assert_eq!(
-            multi_row(single, 2, 3),
+            insert.sql(3),
             "INSERT INTO t (a, b, c) VALUES (?, ?, 0), (?, ?, 0), (?, ?, 0) ON CONFLICT DO NOTHING"
         );
     }
 
     #[test]
-    fn the_statements_have_the_columns_counted_here() {
-        for (sql, columns) in [
-            (INSERT_PROMPT, PROMPT_COLUMNS),
-            (INSERT_ATTEMPT, ATTEMPT_COLUMNS),
-            (INSERT_JOB, JOB_COLUMNS),
-        ] {
-            assert_eq!(multi_row(sql, columns, 1).matches('?').count(), columns);
-        }
+    fn the_statements_have_the_columns_they_bind() {
+        assert_eq!(PROMPTS.columns, 20);
+        assert_eq!(ATTEMPTS.columns, 9);
+        assert_eq!(JOBS.columns, 6);
     }
 }
