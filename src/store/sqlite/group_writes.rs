@@ -2,8 +2,12 @@
 //!
 //! Every statement is a round trip to sqlx's SQLite worker thread, and under load those
 //! hand-offs, not SQLite itself, are most of what a record costs. So the batch's new records
-//! go in as one `INSERT`, their attempts and correlation jobs as one more each, and finished
-//! correlation jobs are deleted by one `DELETE`.
+//! go in as one `INSERT`, their attempts and correlation jobs as one more each, correlation
+//! results as one `UPDATE ... FROM (VALUES ...)`, and finished jobs go in one `DELETE`.
+//!
+//! Rows are sent in chunks whose sizes are powers of two (a batch of 23 is 16 + 4 + 2 + 1).
+//! That bounds the distinct statements to a handful per table, so every one of them stays
+//! prepared: parsing a statement with hundreds of parameters costs more than running it.
 
 use std::{borrow::Cow, collections::HashSet, sync::LazyLock, time::Duration};
 
@@ -14,41 +18,37 @@ use crate::{
     delivery::AttemptRecord,
     domain::PromptId,
     store::{
-        sql::{
-            bind_attempt, bind_job, bind_prompt, INSERT_ATTEMPT, INSERT_JOB, INSERT_PROMPT,
-            UPDATE_CORRELATION,
-        },
+        sql::{bind_attempt, bind_job, bind_prompt, INSERT_ATTEMPT, INSERT_JOB, INSERT_PROMPT},
         CorrelationState, CorrelationUpdate, LedgerWrite, PromptRecord, StoreError,
     },
 };
 
-/// SQLite allows 32766 bound values per statement; rows are chunked well below it.
-const MAX_VALUES: usize = 30_000;
-/// Statements for at most this many rows are kept prepared; larger ones are one-offs, so a
-/// burst of odd batch sizes does not evict the statements every batch uses.
-const CACHED_ROWS: usize = 4;
+/// The largest chunk, a power of two: 64 records are 1280 bound values, far below SQLite's
+/// 32766, and the biggest statement kept prepared stays small.
+const MAX_ROWS: usize = 64;
 
 pub(super) async fn apply(
     conn: &mut SqliteConnection,
     writes: &[LedgerWrite],
 ) -> Result<(), StoreError> {
     let mut records = Vec::new();
-    let mut finished = Vec::new();
+    let mut updates = Vec::new();
     for write in writes {
         match write {
             LedgerWrite::Record {
                 record,
                 job_give_up_after,
             } => records.push((record.as_ref(), *job_give_up_after)),
-            LedgerWrite::Correlation { prompt_id, update } => {
-                update_correlation(conn, prompt_id, update).await?;
-                if update.state != CorrelationState::Pending {
-                    finished.push(prompt_id.as_str());
-                }
-            }
+            LedgerWrite::Correlation { prompt_id, update } => updates.push((prompt_id, update)),
         }
     }
+    // Records first: a correlation result can only be for a record written earlier.
     write_records(conn, &records).await?;
+    update_correlations(conn, &updates).await?;
+    let finished: Vec<&str> = (updates.iter())
+        .filter(|(_, update)| update.state != CorrelationState::Pending)
+        .map(|(prompt_id, _)| prompt_id.as_str())
+        .collect();
     delete_jobs(conn, &finished).await
 }
 
@@ -82,7 +82,7 @@ async fn write_group(
     // The record's own attempts are borrowed; only a replaced record's come from the ledger.
     let mut attempts: Vec<(&str, i64, Cow<'_, AttemptRecord>)> = Vec::new();
     let mut jobs = Vec::new();
-    for chunk in records.chunks(MAX_VALUES / PROMPTS.columns) {
+    for chunk in chunks(records) {
         let inserted = insert_prompts(conn, chunk).await?;
         for &(record, give_up_after) in chunk {
             // Taken ids are rare: a retry of a failed prompt under the caller's own id.
@@ -102,17 +102,15 @@ async fn write_group(
             }
         }
     }
-    for chunk in attempts.chunks(MAX_VALUES / ATTEMPTS.columns) {
-        let sql = ATTEMPTS.sql(chunk.len());
-        let mut query = sqlx::query(&sql).persistent(chunk.len() <= CACHED_ROWS);
+    for chunk in chunks(&attempts) {
+        let mut query = sqlx::query(ATTEMPTS.sql(chunk.len()));
         for (key, seq, attempt) in chunk {
             query = bind_attempt!(query, *key, *seq, attempt.as_ref(), ts);
         }
         query.execute(&mut *conn).await?;
     }
-    for chunk in jobs.chunks(MAX_VALUES / JOBS.columns) {
-        let sql = JOBS.sql(chunk.len());
-        let mut query = sqlx::query(&sql).persistent(chunk.len() <= CACHED_ROWS);
+    for chunk in chunks(&jobs) {
+        let mut query = sqlx::query(JOBS.sql(chunk.len()));
         for (record, give_up_after) in chunk {
             query = bind_job!(query, *record, *give_up_after, ts);
         }
@@ -126,36 +124,45 @@ async fn insert_prompts(
     conn: &mut SqliteConnection,
     chunk: &[(&PromptRecord, Option<Duration>)],
 ) -> Result<HashSet<String>, StoreError> {
-    let sql = format!("{} RETURNING prompt_id", PROMPTS.sql(chunk.len()));
-    let mut query = sqlx::query_scalar::<_, String>(&sql).persistent(chunk.len() <= CACHED_ROWS);
+    let mut query = sqlx::query_scalar::<_, String>(PROMPTS.sql(chunk.len()));
     for (record, _) in chunk {
         query = bind_prompt!(query, *record, ts);
     }
     Ok(query.fetch_all(&mut *conn).await?.into_iter().collect())
 }
 
-async fn update_correlation(
+async fn update_correlations(
     conn: &mut SqliteConnection,
-    prompt_id: &PromptId,
-    update: &CorrelationUpdate,
+    updates: &[(&PromptId, &CorrelationUpdate)],
 ) -> Result<(), StoreError> {
-    let correlated = update.state == CorrelationState::Correlated;
-    sqlx::query(UPDATE_CORRELATION)
-        .bind(prompt_id.as_str())
-        .bind(update.state.as_str())
-        .bind(i64::from(update.attempts))
-        .bind(update.transcript_id.as_deref().filter(|_| correlated))
-        .bind(correlated.then(|| ts(time::OffsetDateTime::now_utc())))
-        .execute(&mut *conn)
-        .await?;
+    // With one prompt twice in a statement, SQLite would apply either row; in order, then.
+    let mut ids = HashSet::new();
+    let distinct = updates.iter().all(|(id, _)| ids.insert(id.as_str()));
+    let groups: Vec<&[_]> = if distinct {
+        chunks(updates).collect()
+    } else {
+        updates.chunks(1).collect()
+    };
+    let now = ts(time::OffsetDateTime::now_utc());
+    for group in groups {
+        let mut query = sqlx::query(CORRELATIONS.sql(group.len()));
+        for (prompt_id, update) in group {
+            let correlated = update.state == CorrelationState::Correlated;
+            query = query
+                .bind(prompt_id.as_str())
+                .bind(update.state.as_str())
+                .bind(i64::from(update.attempts))
+                .bind(update.transcript_id.as_deref().filter(|_| correlated))
+                .bind(correlated.then_some(now));
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
 async fn delete_jobs(conn: &mut SqliteConnection, prompt_ids: &[&str]) -> Result<(), StoreError> {
-    for chunk in prompt_ids.chunks(MAX_VALUES) {
-        let marks = vec!["?"; chunk.len()].join(", ");
-        let sql = format!("DELETE FROM correlation_jobs WHERE prompt_id IN ({marks})");
-        let mut query = sqlx::query(&sql).persistent(chunk.len() <= CACHED_ROWS);
+    for chunk in chunks(prompt_ids) {
+        let mut query = sqlx::query(DELETE_JOBS.sql(chunk.len()));
         for id in chunk {
             query = query.bind(*id);
         }
@@ -164,22 +171,88 @@ async fn delete_jobs(conn: &mut SqliteConnection, prompt_ids: &[&str]) -> Result
     Ok(())
 }
 
-/// The batch's insert statements, each derived once from its one-row form.
-static PROMPTS: LazyLock<MultiRow> = LazyLock::new(|| MultiRow::of(INSERT_PROMPT));
-static ATTEMPTS: LazyLock<MultiRow> = LazyLock::new(|| MultiRow::of(INSERT_ATTEMPT));
-static JOBS: LazyLock<MultiRow> = LazyLock::new(|| MultiRow::of(INSERT_JOB));
+/// `items` in chunks of power-of-two sizes, largest first, none over [`MAX_ROWS`].
+fn chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if items.is_empty() {
+            return None;
+        }
+        let size = (1 << items.len().ilog2()).min(MAX_ROWS);
+        let (chunk, rest) = items.split_at(size);
+        items = rest;
+        Some(chunk)
+    })
+}
+
+/// The batch's statements, written once for every chunk size.
+static PROMPTS: LazyLock<MultiRow> = LazyLock::new(|| {
+    let insert = Template::of(INSERT_PROMPT);
+    MultiRow::new(|rows| format!("{} RETURNING prompt_id", insert.rows(rows)))
+});
+static ATTEMPTS: LazyLock<MultiRow> = LazyLock::new(|| {
+    let insert = Template::of(INSERT_ATTEMPT);
+    MultiRow::new(|rows| insert.rows(rows))
+});
+static JOBS: LazyLock<MultiRow> = LazyLock::new(|| {
+    let insert = Template::of(INSERT_JOB);
+    MultiRow::new(|rows| insert.rows(rows))
+});
+/// A correlation result per row of `v`: (prompt id, state, attempts, transcript id, when).
+static CORRELATIONS: LazyLock<MultiRow> = LazyLock::new(|| {
+    MultiRow::new(|rows| {
+        format!(
+            "UPDATE prompts SET correlation = v.column2, correlation_attempts = v.column3, \
+             transcript_id = COALESCE(v.column4, prompts.transcript_id), \
+             correlated_at = COALESCE(v.column5, prompts.correlated_at) \
+             FROM (VALUES {}) AS v WHERE prompts.prompt_id = v.column1",
+            repeat("(?, ?, ?, ?, ?)", rows)
+        )
+    })
+});
+static DELETE_JOBS: LazyLock<MultiRow> = LazyLock::new(|| {
+    MultiRow::new(|rows| {
+        format!(
+            "DELETE FROM correlation_jobs WHERE prompt_id IN ({})",
+            repeat("?", rows)
+        )
+    })
+});
+
+/// One statement's SQL for each chunk size: 1, 2, 4, ... [`MAX_ROWS`] rows.
+struct MultiRow {
+    by_size: Vec<String>,
+}
+
+impl MultiRow {
+    fn new(sql: impl Fn(usize) -> String) -> Self {
+        let sizes = MAX_ROWS.ilog2() + 1;
+        Self {
+            by_size: (0..sizes).map(|power| sql(1 << power)).collect(),
+        }
+    }
+
+    /// The SQL for `rows` rows; `rows` is a size that [`chunks`] makes.
+    fn sql(&self, rows: usize) -> &str {
+        debug_assert!(rows.is_power_of_two() && rows <= MAX_ROWS);
+        &self.by_size[rows.ilog2() as usize]
+    }
+}
+
+/// `item` `n` times, comma-separated.
+fn repeat(item: &str, n: usize) -> String {
+    vec![item; n].join(", ")
+}
 
 /// A one-row `INSERT ... VALUES ($1, ..., $n) [tail]` split so it can be written for any
 /// number of rows, with positional parameters.
-struct MultiRow {
+struct Template {
     head: String,
     /// The row with `?` for each `$n`, its constants (`0` for a new job's attempts) kept.
     row: String,
     tail: String,
-    columns: usize,
 }
 
-impl MultiRow {
+impl Template {
     fn of(single: &str) -> Self {
         let (head, rest) = single.split_once("VALUES").unwrap_or((single, ""));
         let open = rest.find('(').unwrap_or(0);
@@ -198,23 +271,13 @@ impl MultiRow {
         }
         Self {
             head: format!("{head}VALUES "),
-            columns: row.matches('?').count().max(1),
             row,
             tail: rest[close..].to_owned(),
         }
     }
 
-    fn sql(&self, rows: usize) -> String {
-        let mut sql = String::with_capacity(self.head.len() + rows * (self.row.len() + 2));
-        sql.push_str(&self.head);
-        for n in 0..rows {
-            if n > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&self.row);
-        }
-        sql.push_str(&self.tail);
-        sql
+    fn rows(&self, rows: usize) -> String {
+        format!("{}{}{}", self.head, repeat(&self.row, rows), self.tail)
     }
 }
 
@@ -225,18 +288,36 @@ mod tests {
     #[test]
     fn a_single_row_insert_becomes_a_multi_row_one() {
         let insert =
-            MultiRow::of("INSERT INTO t (a, b, c) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING");
-        assert_eq!(insert.columns, 2);
+            Template::of("INSERT INTO t (a, b, c) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING");
         assert_eq!(
-            insert.sql(3),
+            insert.rows(3),
             "INSERT INTO t (a, b, c) VALUES (?, ?, 0), (?, ?, 0), (?, ?, 0) ON CONFLICT DO NOTHING"
         );
     }
 
     #[test]
-    fn the_statements_have_the_columns_they_bind() {
-        assert_eq!(PROMPTS.columns, 20);
-        assert_eq!(ATTEMPTS.columns, 9);
-        assert_eq!(JOBS.columns, 6);
+    fn every_size_of_statement_has_the_parameters_it_binds() {
+        for (statement, columns) in [
+            (&*PROMPTS, 20),
+            (&*ATTEMPTS, 9),
+            (&*JOBS, 6),
+            (&*CORRELATIONS, 5),
+            (&*DELETE_JOBS, 1),
+        ] {
+            for rows in [1, 2, 4, 8, 16, 32, 64] {
+                let sql = statement.sql(rows);
+                assert_eq!(sql.matches('?').count(), rows * columns, "{sql}");
+            }
+        }
+    }
+
+    #[test]
+    fn rows_go_in_power_of_two_chunks_in_order() {
+        let items: Vec<usize> = (0..151).collect();
+        let sizes: Vec<usize> = chunks(&items).map(<[usize]>::len).collect();
+        assert_eq!(sizes, [64, 64, 16, 4, 2, 1]);
+        let again: Vec<usize> = chunks(&items).flatten().copied().collect();
+        assert_eq!(again, items);
+        assert_eq!(chunks::<usize>(&[]).count(), 0);
     }
 }

@@ -13,6 +13,7 @@ use crate::store::{
 store_tests!(
     concurrent_writes_all_commit,
     a_failing_write_fails_alone,
+    concurrent_correlation_results_each_land_on_their_own_prompt,
     shutdown_commits_what_is_queued_and_refuses_later_writes,
 );
 
@@ -43,6 +44,47 @@ async fn concurrent_writes_all_commit(store: Arc<dyn PromptStore>) {
         assert!(store.get(id).await.unwrap().is_some(), "{id} missing");
     }
     assert_eq!(store.pending_correlations().await.unwrap(), 300);
+    task.shutdown().await;
+}
+
+async fn concurrent_correlation_results_each_land_on_their_own_prompt(store: Arc<dyn PromptStore>) {
+    let (writer, task) = BatchWriter::spawn(store.clone());
+    let records: Vec<PromptRecord> = (0..150).map(|_| fresh()).collect();
+    for record in &records {
+        writer.write(with_job(record)).await.unwrap();
+    }
+    // Every third look-up failed; the others found transcript `tr_{n}`.
+    let outcome = |n: usize| {
+        if n % 3 == 0 {
+            (CorrelationState::Failed, None)
+        } else {
+            (CorrelationState::Correlated, Some(format!("tr_{n}")))
+        }
+    };
+    let writes = records.iter().enumerate().map(|(n, record)| {
+        let (writer, (state, transcript_id)) = (writer.clone(), outcome(n));
+        let write = LedgerWrite::Correlation {
+            prompt_id: record.prompt_id.clone(),
+            update: CorrelationUpdate {
+                state,
+                transcript_id,
+                attempts: 2,
+            },
+        };
+        tokio::spawn(async move { writer.write(write).await })
+    });
+    for result in futures::future::join_all(writes).await {
+        result.unwrap().unwrap();
+    }
+    for (n, record) in records.iter().enumerate() {
+        let stored = store.get(record.prompt_id.as_str()).await.unwrap().unwrap();
+        let (state, transcript_id) = outcome(n);
+        assert_eq!(stored.correlation, state, "prompt {n}");
+        assert_eq!(stored.transcript_id, transcript_id, "prompt {n}");
+        assert_eq!(stored.correlation_attempts, 2);
+        assert_eq!(stored.correlated_at.is_some(), n % 3 != 0);
+    }
+    assert_eq!(store.pending_correlations().await.unwrap(), 0);
     task.shutdown().await;
 }
 
