@@ -1,7 +1,7 @@
 //! A group commit's writes as a few multi-row statements instead of several per prompt.
 //!
-//! Every statement is a round trip to sqlx's SQLite worker thread, and under load those
-//! hand-offs, not SQLite itself, are most of what a record costs. So the batch's new records
+//! Every statement is a round trip to sqlx's SQLite worker thread (a hand-off each way), so
+//! fewer statements per prompt cost less whatever SQLite does with them. The batch's new records
 //! go in as one `INSERT`, their attempts and correlation jobs as one more each, correlation
 //! results as one `UPDATE ... FROM (VALUES ...)`, and finished jobs go in one `DELETE`.
 //!
