@@ -13,7 +13,7 @@ use crate::{
     error::{ApiError, ErrorBody},
     extract::AppJson,
     middleware::{Caller, RequestId},
-    service::{IdempotencyKey, Keyed, PromptAccepted, RequestContext},
+    service::{Admitted, IdempotencyKey, Keyed, PromptAccepted, RequestContext},
     store::RefusalKind,
 };
 
@@ -110,14 +110,22 @@ pub async fn simulate_prompt(
     let scope = caller
         .and_then(|Extension(Caller(fingerprint))| fingerprint)
         .unwrap_or_else(|| "-".to_owned());
-    let key = key.map(|key| IdempotencyKey { scope, key });
+    let submission = match key {
+        Some(key) => Submission::Keyed(IdempotencyKey { scope, key }),
+        // Without a key nothing earlier can decide the answer, so a refusal (most requests
+        // under a flood) is answered here, without a delivery task.
+        None => match service.admit(&request).await {
+            Ok(admitted) => Submission::Admitted(admitted),
+            Err(error) => return ApiError::from(error).into_response(),
+        },
+    };
     // Delivery and its record run in a task the service owns: a caller that hangs up (or the
     // whole-request timeout) must not leave a delivered prompt unrecorded or a key claimed.
     let worker = service.clone();
     service
         .tasks
         .spawn(
-            async move { deliver(&worker, request, context, key).await }
+            async move { deliver(&worker, request, context, submission).await }
                 // The request's span (with its id) follows the work into the task.
                 .instrument(tracing::Span::current()),
         )
@@ -125,17 +133,28 @@ pub async fn simulate_prompt(
         .unwrap_or_else(|_| ApiError::Internal.into_response())
 }
 
+/// What a delivery task starts from.
+enum Submission {
+    /// A request without a key, already past eligibility and the rate limit.
+    Admitted(Admitted),
+    /// A request whose key is checked first: it may be answered from an earlier delivery.
+    Keyed(IdempotencyKey),
+}
+
 async fn deliver(
     service: &AppState,
     request: PromptRequest,
     context: RequestContext,
-    key: Option<IdempotencyKey>,
+    submission: Submission,
 ) -> Response {
-    let Some(key) = key else {
-        return match service.submit(request, &context).await {
-            Ok(accepted) => Json(SimulatePromptResponse::from(accepted)).into_response(),
-            Err(error) => ApiError::from(error).into_response(),
-        };
+    let key = match submission {
+        Submission::Admitted(admitted) => {
+            return match service.send(request, &context, admitted).await {
+                Ok(accepted) => Json(SimulatePromptResponse::from(accepted)).into_response(),
+                Err(error) => ApiError::from(error).into_response(),
+            };
+        }
+        Submission::Keyed(key) => key,
     };
     let result = match service.submit_keyed(request, &context, &key).await {
         Keyed::Unavailable => return ApiError::Internal.into_response(),

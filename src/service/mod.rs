@@ -70,27 +70,65 @@ pub struct RequestContext {
     pub request_id: Option<String>,
 }
 
+/// Proof that a request passed eligibility and the rate limit; only the service makes one,
+/// and [`PromptService::send`] takes it, so nothing is sent that was not admitted.
+#[must_use = "an admitted request has taken a rate-limit token"]
+pub struct Admitted(());
+
 impl PromptService {
+    /// Eligibility, then the rate limit: the checks that refuse a request without sending
+    /// anything. Nothing here needs the delivery task, so a refusal is answered without one.
+    pub async fn admit(&self, request: &PromptRequest) -> Result<Admitted, SubmitError> {
+        self.check_eligible(request)?;
+        self.take_token().await
+    }
+
+    /// [`PromptService::admit`] and [`PromptService::send`], with a prompt the caller named
+    /// answered from its record when it was delivered before.
     pub async fn submit(
         &self,
         request: PromptRequest,
         context: &RequestContext,
     ) -> Result<PromptAccepted, SubmitError> {
-        // Cheapest checks first, and before the bucket, so refused requests cost no token.
-        if let Err(ineligible) = self.eligibility.check(&request.agent_id, request.sentiment) {
-            self.metrics.delivery(DeliveryOutcome::Ineligible);
-            self.count_refusal(RefusalKind::Ineligible);
-            return Err(SubmitError::Ineligible(ineligible));
-        }
+        self.check_eligible(&request)?;
         if let Some(accepted) = self.already_delivered(&request).await {
             return Ok(accepted);
         }
-        if let Err(limited) = self.limiter.try_acquire().await {
-            self.metrics.delivery(DeliveryOutcome::RateLimited);
-            self.count_refusal(RefusalKind::RateLimited);
-            return Err(SubmitError::RateLimited(limited));
-        }
+        let admitted = self.take_token().await?;
+        self.send(request, context, admitted).await
+    }
 
+    // Always checked before the bucket (the cheapest check first), so a request refused here
+    // costs no token.
+    fn check_eligible(&self, request: &PromptRequest) -> Result<(), SubmitError> {
+        self.eligibility
+            .check(&request.agent_id, request.sentiment)
+            .map_err(|ineligible| {
+                self.metrics.delivery(DeliveryOutcome::Ineligible);
+                self.count_refusal(RefusalKind::Ineligible);
+                SubmitError::Ineligible(ineligible)
+            })
+    }
+
+    async fn take_token(&self) -> Result<Admitted, SubmitError> {
+        match self.limiter.try_acquire().await {
+            Ok(()) => Ok(Admitted(())),
+            Err(limited) => {
+                self.metrics.delivery(DeliveryOutcome::RateLimited);
+                self.count_refusal(RefusalKind::RateLimited);
+                Err(SubmitError::RateLimited(limited))
+            }
+        }
+    }
+
+    /// Delivers an admitted prompt (with retries and the fallback), records it, and queues
+    /// its correlation.
+    pub async fn send(
+        &self,
+        request: PromptRequest,
+        context: &RequestContext,
+        _admitted: Admitted,
+    ) -> Result<PromptAccepted, SubmitError> {
         let received_at = OffsetDateTime::now_utc();
         let started = Instant::now();
         let deadline = started + self.request_timeout;
