@@ -30,6 +30,10 @@ pub struct TenantSettings {
     /// Idle pooled connections are closed after this; kept below the 60 s keep-alive common
     /// on load balancers so a connection is never reused just as the far end closes it.
     pub pool_idle_timeout_ms: u64,
+    /// Most prompt POSTs in flight to the tenant at once, from this process. Each holds one
+    /// pooled connection, so this also bounds the connections (and their buffers) that a
+    /// burst of deliveries opens; a delivery past it waits for a slot within its deadline.
+    pub max_concurrent_posts: usize,
     /// Tokens are refreshed this long before `expires_in` runs out...
     pub token_refresh_skew_secs: u64,
     /// ...but never more than this fraction of the token's lifetime, so short-lived tokens
@@ -49,6 +53,7 @@ impl Default for TenantSettings {
             connect_timeout_ms: 2_000,
             attempt_timeout_ms: 3_000,
             pool_idle_timeout_ms: 50_000,
+            max_concurrent_posts: 64,
             token_refresh_skew_secs: 100,
             token_refresh_skew_max_fraction: 0.1,
         }

@@ -156,6 +156,10 @@ pub(super) fn validate(s: &Settings) -> Result<(), Vec<String>> {
         "tenant.attempt_timeout_ms and tenant.connect_timeout_ms must be at least 1".into(),
     );
     check(
+        (1..=tokio::sync::Semaphore::MAX_PERMITS).contains(&s.tenant.max_concurrent_posts),
+        "tenant.max_concurrent_posts must be at least 1".into(),
+    );
+    check(
         s.correlation.workers >= 1
             && s.correlation.poll_interval_ms >= 1
             && s.correlation.lease_ms > s.tenant.attempt_timeout_ms,
@@ -251,9 +255,11 @@ mod tests {
         s.delivery.retry_after_max_ms = u64::MAX;
         s.rate_limit.per_second = -1.0;
         s.eligibility.min_sentiment = 3.0;
+        s.tenant.max_concurrent_posts = 0;
         let errors = validate(&s).unwrap_err();
         let all = errors.join("\n");
-        assert_eq!(errors.len(), 4, "{all}");
+        assert_eq!(errors.len(), 5, "{all}");
+        assert!(all.contains("tenant.max_concurrent_posts"));
         assert!(all.contains("delivery.retry_after_max_ms"));
         assert!(all.contains("RATE_LIMIT_BURST"));
         assert!(all.contains("RATE_LIMIT_PER_SECOND"));

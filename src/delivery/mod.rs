@@ -6,7 +6,7 @@ mod record;
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::time::Instant;
+use tokio::{sync::Semaphore, time::Instant};
 
 pub use record::{AttemptRecord, Leg};
 
@@ -73,6 +73,8 @@ pub struct Deliverer {
     pub policy: DeliveryPolicy,
     pub breaker: Arc<CircuitBreaker>,
     pub cooldown: RateLimitCooldown,
+    /// One permit per prompt POST in flight (`tenant.max_concurrent_posts`).
+    pub posts: Semaphore,
     pub metrics: Arc<Metrics>,
 }
 
@@ -123,6 +125,11 @@ impl Deliverer {
             if let Err(failure) = self.wait_for_tenant(deadline).await {
                 return LegEnd::Stop(failure);
             }
+            // Past the cap a delivery waits its turn, within its deadline, instead of opening
+            // one more connection to the tenant. The slot is held for the POST only.
+            let Ok(Ok(slot)) = tokio::time::timeout_at(deadline, self.posts.acquire()).await else {
+                return LegEnd::Stop(Failure::Timeout);
+            };
             let budget = deadline.saturating_duration_since(Instant::now());
             if budget.is_zero() {
                 return LegEnd::Stop(Failure::Timeout);
@@ -133,6 +140,7 @@ impl Deliverer {
                 .tenant
                 .send_prompt(prompt, budget.min(policy.attempt_timeout))
                 .await;
+            drop(slot);
             tracing::debug!(
                 prompt_id = %prompt.prompt_id,
                 leg = leg.as_str(),

@@ -119,6 +119,7 @@ impl Application {
             },
             breaker: breaker.clone(),
             cooldown: Default::default(),
+            posts: tokio::sync::Semaphore::new(settings.tenant.max_concurrent_posts),
             metrics: metrics.clone(),
         };
         let service = PromptService {

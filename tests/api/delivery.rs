@@ -219,3 +219,33 @@ async fn slow_tenant_is_cut_off_at_the_deadline() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], "upstream_timeout");
 }
+
+#[tokio::test]
+async fn a_slow_tenant_never_has_more_prompt_posts_in_flight_than_the_cap() {
+    let app = spawn_app_with(|s| s.tenant.max_concurrent_posts = 2).await;
+    app.mount_tenant(delivered().set_delay(Duration::from_millis(600)))
+        .await;
+
+    let body = prompt_body();
+    let prompts = futures::future::join_all((0..4).map(|_| app.post_prompt(&body)));
+    // While the first two POSTs are held by the tenant, the other two wait for a slot.
+    let in_flight = async {
+        let started = Instant::now();
+        while app.prompts_received().await.len() < 2 {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "no POST arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.prompts_received().await.len()
+    };
+    let (responses, seen_while_held) = tokio::join!(prompts, in_flight);
+
+    assert_eq!(seen_while_held, 2);
+    for response in responses {
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(app.prompts_received().await.len(), 4);
+}
