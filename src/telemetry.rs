@@ -12,6 +12,12 @@ use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, Env
 
 use crate::config::{LogFormat, LogSettings, OtlpSettings};
 
+/// Log lines queued for the writer thread at most. The queue is allocated whole up front
+/// (32 bytes a line), so this is memory held for the life of the process: 8192 lines is
+/// 256 KiB and about a second of access lines at full load, where the library's default of
+/// 128 000 would hold 4 MiB.
+const LOG_QUEUE_LINES: usize = 8192;
+
 /// Keeps the log writer and the trace exporter alive; [`Telemetry::shutdown`] flushes the
 /// last log lines and spans.
 #[must_use]
@@ -40,8 +46,11 @@ pub fn init(log: &LogSettings, otlp: &OtlpSettings) -> Telemetry {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     // Lines are handed to a writer thread that writes whatever has queued up in one system
     // call, instead of each request paying for its own write. Should that thread ever fall
-    // 128k lines behind, new lines are dropped rather than stall requests.
-    let (writer, guard) = tracing_appender::non_blocking(BufWriter::new(std::io::stderr()));
+    // LOG_QUEUE_LINES behind, new lines are dropped rather than stall requests.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .lossy(true)
+        .finish(BufWriter::new(std::io::stderr()));
     let fmt = fmt::layer()
         .with_writer(writer)
         // Colour codes only help a terminal; in files and pipelines they are noise.
