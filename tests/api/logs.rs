@@ -118,6 +118,15 @@ async fn a_request_s_log_lines_carry_its_id_and_correlation_is_one_event() {
         .filter(|e| e["span"]["request_id"] == "req-logs-0042")
         .count();
     assert!(access >= 2, "the retry and the access line carry the id");
+    let line = events(&running)
+        .into_iter()
+        .find(|e| {
+            e["message"] == "finished processing request"
+                && e["span"]["request_id"] == "req-logs-0042"
+        })
+        .expect("the request has an access line");
+    assert_eq!(line["status"], 200, "{line}");
+    assert!(line["latency_us"].is_u64(), "{line}");
     running.terminate();
     running.wait();
 }
