@@ -249,3 +249,25 @@ async fn a_slow_tenant_never_has_more_prompt_posts_in_flight_than_the_cap() {
     }
     assert_eq!(app.prompts_received().await.len(), 4);
 }
+
+#[tokio::test]
+async fn a_delivery_that_never_gets_a_slot_ends_at_its_deadline_without_a_post() {
+    let app = spawn_app_with(|s| {
+        s.tenant.max_concurrent_posts = 1;
+        s.server.request_timeout_ms = 800;
+    })
+    .await;
+    app.mount_tenant(delivered().set_delay(Duration::from_secs(10)))
+        .await;
+
+    let body = prompt_body();
+    let (first, second) = tokio::join!(app.post_prompt(&body), app.post_prompt(&body));
+
+    for response in [first, second] {
+        assert_eq!(response.status(), 504);
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["code"], "upstream_timeout");
+    }
+    // The one slot was held by the other request's POST until both deadlines passed.
+    assert_eq!(app.prompts_received().await.len(), 1);
+}
