@@ -1,6 +1,8 @@
+use std::convert::Infallible;
+
 use axum::{
-    extract::State,
-    http::{HeaderMap, HeaderName, HeaderValue, StatusCode},
+    extract::{FromRequestParts, State},
+    http::{request::Parts, HeaderName, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Extension, Json,
 };
@@ -83,7 +85,7 @@ pub async fn simulate_prompt(
     State(service): State<AppState>,
     request_id: Option<Extension<RequestId>>,
     caller: Option<Extension<Caller>>,
-    headers: HeaderMap,
+    IdempotencyKeyHeader(key_header): IdempotencyKeyHeader,
     AppJson(body): AppJson<SimulatePromptBody>,
 ) -> Response {
     let request = match body.validate(service.limits) {
@@ -96,7 +98,7 @@ pub async fn simulate_prompt(
     let context = RequestContext {
         request_id: request_id.map(|Extension(id)| id.0),
     };
-    let key = match idempotency_key(&headers) {
+    let key = match idempotency_key(key_header.as_ref()) {
         // A prompt the caller names is delivered at most once, whatever Idempotency-Key it
         // comes with: its id is the key.
         Ok(header) => request
@@ -200,8 +202,21 @@ fn with_replayed(mut response: Response, replayed: bool) -> Response {
     response
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+/// The request's `Idempotency-Key` as sent; the handler checks it after the body, so a bad
+/// body is reported first. Only this header is taken: axum's `HeaderMap` extractor would
+/// clone every header of every request.
+pub struct IdempotencyKeyHeader(Option<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKeyHeader {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(Self(parts.headers.get(IDEMPOTENCY_KEY).cloned()))
+    }
+}
+
+fn idempotency_key(value: Option<&HeaderValue>) -> Result<Option<String>, ApiError> {
+    let Some(value) = value else {
         return Ok(None);
     };
     let key = value.to_str().unwrap_or_default();
