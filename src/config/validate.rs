@@ -157,7 +157,10 @@ pub(super) fn validate(s: &Settings) -> Result<(), Vec<String>> {
     );
     check(
         (1..=tokio::sync::Semaphore::MAX_PERMITS).contains(&s.tenant.max_concurrent_posts),
-        "tenant.max_concurrent_posts must be at least 1".into(),
+        format!(
+            "tenant.max_concurrent_posts must be between 1 and {}",
+            tokio::sync::Semaphore::MAX_PERMITS
+        ),
     );
     check(
         s.correlation.workers >= 1
