@@ -14,6 +14,7 @@ store_tests!(
     concurrent_writes_all_commit,
     a_failing_write_fails_alone,
     concurrent_correlation_results_each_land_on_their_own_prompt,
+    two_results_for_one_prompt_in_one_group_land_in_order,
     shutdown_commits_what_is_queued_and_refuses_later_writes,
 );
 
@@ -86,6 +87,33 @@ async fn concurrent_correlation_results_each_land_on_their_own_prompt(store: Arc
     }
     assert_eq!(store.pending_correlations().await.unwrap(), 0);
     task.shutdown().await;
+}
+
+async fn two_results_for_one_prompt_in_one_group_land_in_order(store: Arc<dyn PromptStore>) {
+    let record = fresh();
+    store.apply(&[with_job(&record)]).await.unwrap();
+    let result = |state, transcript_id: Option<&str>, attempts| LedgerWrite::Correlation {
+        prompt_id: record.prompt_id.clone(),
+        update: CorrelationUpdate {
+            state,
+            transcript_id: transcript_id.map(str::to_owned),
+            attempts,
+        },
+    };
+    // A retry's "not yet" and the next look-up's answer, committed together.
+    store
+        .apply(&[
+            result(CorrelationState::Pending, None, 1),
+            result(CorrelationState::Correlated, Some("tr_9"), 2),
+        ])
+        .await
+        .unwrap();
+
+    let stored = store.get(record.prompt_id.as_str()).await.unwrap().unwrap();
+    assert_eq!(stored.correlation, CorrelationState::Correlated);
+    assert_eq!(stored.transcript_id.as_deref(), Some("tr_9"));
+    assert_eq!(stored.correlation_attempts, 2);
+    assert_eq!(store.pending_correlations().await.unwrap(), 0);
 }
 
 async fn a_failing_write_fails_alone(store: Arc<dyn PromptStore>) {
