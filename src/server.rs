@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::{conn::auto, graceful::GracefulShutdown},
@@ -13,17 +12,19 @@ use hyper_util::{
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::routes::App;
+
 pub struct ServeOptions {
     pub header_read_timeout: Duration,
     /// How long open connections get to finish once `stop` is cancelled.
     pub grace: Duration,
 }
 
-/// Serves `router` on `listener` until `stop` is cancelled, then lets in-flight requests
+/// Serves `app` on `listener` until `stop` is cancelled, then lets in-flight requests
 /// finish within the grace period.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    app: App,
     options: ServeOptions,
     stop: CancellationToken,
 ) {
@@ -47,7 +48,7 @@ pub async fn serve(
             () = stop.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let service = TowerToHyperService::new(app.clone());
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let connection = graceful.watch(connection.into_owned());
         tokio::spawn(async move {

@@ -8,14 +8,17 @@ pub mod prompts;
 mod query;
 pub mod simulate;
 
-use std::{sync::Arc, time::Duration};
+use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
+    body::Body,
     extract::{DefaultBodyLimit, Request},
     middleware::{from_fn, from_fn_with_state},
+    response::Response,
     routing::{get, post},
     Extension, Router,
 };
+use tower::{util::BoxCloneSyncService, ServiceBuilder};
 use tower_http::trace::TraceLayer;
 
 use crate::{
@@ -46,7 +49,43 @@ pub struct RouterParts {
     pub max_body_bytes: usize,
 }
 
-pub fn router(parts: RouterParts) -> Router {
+/// A listener's whole request stack, as hyper calls it.
+pub type App = BoxCloneSyncService<Request<hyper::body::Incoming>, Response, Infallible>;
+
+/// The API and probes inside the layers every request passes through.
+///
+/// Those layers wrap the router once, instead of through `Router::layer`, which wraps every
+/// route's boxed service: each layer would then cost a boxed clone and a boxed future per
+/// request, on the 429 path too.
+pub fn app(parts: RouterParts) -> App {
+    let metrics = parts.metrics.clone();
+    let max_body_bytes = parts.max_body_bytes;
+    let stack = ServiceBuilder::new()
+        .map_request(|request: Request<hyper::body::Incoming>| request.map(Body::new))
+        .layer(from_fn(set_request_id))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(log_response),
+        )
+        .layer(from_fn_with_state(metrics, record_http_metrics))
+        .layer(Extension(BodyLimit(max_body_bytes)))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .service(router(parts));
+    BoxCloneSyncService::new(stack)
+}
+
+/// The separate metrics listener's stack: the metrics endpoint only.
+pub fn metrics_app(path: &str, source: MetricsSource) -> App {
+    let stack = ServiceBuilder::new()
+        .map_request(|request: Request<hyper::body::Incoming>| request.map(Body::new))
+        // Scrapes answer with an id like every other response.
+        .layer(from_fn(set_request_id))
+        .service(metrics_router(path, source));
+    BoxCloneSyncService::new(stack)
+}
+
+fn router(parts: RouterParts) -> Router {
     // Layers added later run first: auth is checked before a concurrency permit is taken.
     let api = Router::new()
         .route("/simulate-prompt", post(simulate::simulate_prompt))
@@ -74,24 +113,12 @@ pub fn router(parts: RouterParts) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(from_fn(tag_route))
-        .layer(DefaultBodyLimit::max(parts.max_body_bytes))
-        .layer(Extension(BodyLimit(parts.max_body_bytes)))
-        .layer(from_fn_with_state(parts.metrics, record_http_metrics))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                .on_response(log_response),
-        )
-        .layer(from_fn(set_request_id))
 }
 
-/// A router with only the metrics endpoint, for a separate metrics listener.
-pub fn metrics_router(path: &str, source: MetricsSource) -> Router {
+fn metrics_router(path: &str, source: MetricsSource) -> Router {
     Router::new()
         .route(path, get(metrics::metrics))
         .with_state(source)
-        // Scrapes answer with an id like every other response.
-        .layer(from_fn(set_request_id))
 }
 
 /// Every log line of a request carries its method, path and request id, and from delivery on

@@ -6,7 +6,6 @@ mod tenant_setup;
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use axum::Router;
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -26,7 +25,7 @@ use crate::{
     refusals::{self, RefusalCounter},
     retention,
     retry::Backoff,
-    routes::{self, Health, MetricsSource, RouterParts},
+    routes::{self, App, Health, MetricsSource, RouterParts},
     server::{self, ServeOptions},
     service::PromptService,
     store::{self, BatchWriter, BatchWriterTask, LedgerOptions},
@@ -35,9 +34,9 @@ use tenant_setup::{build_tenant, start_sandbox};
 
 pub struct Application {
     listener: TcpListener,
-    router: Router,
+    app: App,
     /// A separate listener for `/metrics`, when configured.
-    metrics: Option<(TcpListener, Router)>,
+    metrics: Option<(TcpListener, App)>,
     correlation: CorrelationWorker,
     ledger_writer: BatchWriterTask,
     sandbox: Option<FakeTenant>,
@@ -165,7 +164,7 @@ impl Application {
             breaker: breaker.clone(),
         };
         let metrics_path = settings.metrics.path.clone();
-        let router = routes::router(RouterParts {
+        let app = routes::app(RouterParts {
             service: Arc::new(service),
             health: Health {
                 stopping: stopping.clone(),
@@ -185,10 +184,10 @@ impl Application {
                 .then(|| (metrics_path.clone(), source.clone())),
             max_body_bytes: settings.server.max_body_bytes,
         });
-        let metrics = metrics_listener.map(|l| (l, routes::metrics_router(&metrics_path, source)));
+        let metrics = metrics_listener.map(|l| (l, routes::metrics_app(&metrics_path, source)));
         Ok(Self {
             listener,
-            router,
+            app,
             metrics,
             correlation,
             ledger_writer,
@@ -229,15 +228,15 @@ impl Application {
         tracing::info!(addr = %self.listener.local_addr()?, "listening");
         let mut servers = vec![tokio::spawn(server::serve(
             self.listener,
-            self.router,
+            self.app,
             options(),
             stop_accepting.clone(),
         ))];
-        if let Some((listener, router)) = self.metrics {
+        if let Some((listener, app)) = self.metrics {
             tracing::info!(addr = %listener.local_addr()?, "metrics listening");
             servers.push(tokio::spawn(server::serve(
                 listener,
-                router,
+                app,
                 options(),
                 stop_accepting.clone(),
             )));
