@@ -1,11 +1,19 @@
-use std::{sync::Arc, time::Instant};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{ready, Context, Poll},
+    time::Instant,
+};
 
 use axum::{
-    extract::{MatchedPath, Request, State},
+    extract::{MatchedPath, Request},
     http::Method,
     middleware::Next,
     response::Response,
 };
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
 
 use crate::metrics::{HttpLabels, Metrics, RouteLabels};
 
@@ -27,32 +35,96 @@ pub async fn tag_route(request: Request, next: Next) -> Response {
     response
 }
 
-/// Counts every answer by route template, method and status, and times it.
-pub async fn record_http_metrics(
-    State(metrics): State<Arc<Metrics>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let method = method_label(request.method());
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let route = response
-        .extensions()
-        .get::<RouteTemplate>()
-        .map_or_else(|| "unmatched".to_owned(), |t| t.0.clone());
-    metrics
-        .http_requests
-        .get_or_create(&HttpLabels {
-            route: route.clone(),
-            method,
-            status: response.status().as_u16(),
-        })
-        .inc();
-    metrics
-        .http_duration
-        .get_or_create(&RouteLabels { route })
-        .observe(started.elapsed().as_secs_f64());
-    response
+/// Counts every answer by route template, method and status, and times it. Outside the
+/// router, so unmatched paths are counted too; a plain tower service, so it costs no boxed
+/// future per request.
+#[derive(Clone)]
+pub struct HttpMetricsLayer {
+    metrics: Arc<Metrics>,
+}
+
+impl HttpMetricsLayer {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { metrics }
+    }
+}
+
+impl<S> Layer<S> for HttpMetricsLayer {
+    type Service = HttpMetrics<S>;
+
+    fn layer(&self, inner: S) -> HttpMetrics<S> {
+        HttpMetrics {
+            inner,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct HttpMetrics<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S, B, R> Service<Request<B>> for HttpMetrics<S>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = Recorded<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        Recorded {
+            method: method_label(request.method()),
+            started: Instant::now(),
+            metrics: self.metrics.clone(),
+            inner: self.inner.call(request),
+        }
+    }
+}
+
+pin_project! {
+    /// The inner response, counted and timed once it is ready.
+    pub struct Recorded<F> {
+        #[pin]
+        inner: F,
+        method: &'static str,
+        started: Instant,
+        metrics: Arc<Metrics>,
+    }
+}
+
+impl<F, R, E> Future for Recorded<F>
+where
+    F: Future<Output = Result<Response<R>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = ready!(this.inner.poll(cx))?;
+        let route = (response.extensions().get::<RouteTemplate>())
+            .map_or_else(|| "unmatched".to_owned(), |t| t.0.clone());
+        let metrics = this.metrics;
+        metrics
+            .http_requests
+            .get_or_create(&HttpLabels {
+                route: route.clone(),
+                method: this.method,
+                status: response.status().as_u16(),
+            })
+            .inc();
+        metrics
+            .http_duration
+            .get_or_create(&RouteLabels { route })
+            .observe(this.started.elapsed().as_secs_f64());
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// Methods outside the standard set share one label, so odd methods cannot add series.

@@ -7,6 +7,6 @@ mod overload;
 mod request_id;
 
 pub use auth::{require_api_key, ApiKeys, Caller};
-pub use http_metrics::{record_http_metrics, tag_route};
+pub use http_metrics::{tag_route, HttpMetricsLayer};
 pub use overload::{limit_in_flight, InFlightLimit};
-pub use request_id::{set_request_id, RequestId, REQUEST_ID_HEADER};
+pub use request_id::{RequestId, SetRequestIdLayer, REQUEST_ID_HEADER};

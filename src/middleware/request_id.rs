@@ -1,12 +1,15 @@
 //! `x-request-id`: taken from the caller when it sent a sane one, made up otherwise; returned
 //! on every response, recorded on every log line of the request and passed to the tenant.
 
-use axum::{
-    extract::Request,
-    http::{HeaderName, HeaderValue},
-    middleware::Next,
-    response::Response,
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{ready, Context, Poll},
 };
+
+use axum::http::{HeaderName, HeaderValue, Request, Response};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_LEN: usize = 128;
@@ -15,20 +18,78 @@ const MAX_LEN: usize = 128;
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-pub async fn set_request_id(mut request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get(&REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| is_acceptable(v))
-        .map(str::to_owned)
-        .unwrap_or_else(|| ulid::Ulid::new().to_string());
-    request.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = next.run(request).await;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+/// Gives every request an id and every response its `x-request-id` header.
+///
+/// A plain tower service, not `axum::middleware::from_fn`: it runs on every request,
+/// refusals included, and this way it costs no boxed future.
+#[derive(Clone, Copy, Default)]
+pub struct SetRequestIdLayer;
+
+impl<S> Layer<S> for SetRequestIdLayer {
+    type Service = SetRequestId<S>;
+
+    fn layer(&self, inner: S) -> SetRequestId<S> {
+        SetRequestId { inner }
     }
-    response
+}
+
+#[derive(Clone)]
+pub struct SetRequestId<S> {
+    inner: S,
+}
+
+impl<S, B, R> Service<Request<B>> for SetRequestId<S>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = WithRequestId<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let sent = (request.headers().get(&REQUEST_ID_HEADER))
+            .filter(|v| v.to_str().is_ok_and(is_acceptable))
+            .cloned();
+        let id = (sent.as_ref())
+            .and_then(|v| v.to_str().ok())
+            .map_or_else(|| ulid::Ulid::new().to_string(), str::to_owned);
+        // A sane id is sent back as it came; a made-up one (a ULID) is always a valid value.
+        let header = sent.or_else(|| HeaderValue::from_str(&id).ok());
+        request.extensions_mut().insert(RequestId(id));
+        WithRequestId {
+            inner: self.inner.call(request),
+            header,
+        }
+    }
+}
+
+pin_project! {
+    /// The inner response, with the request's id added.
+    pub struct WithRequestId<F> {
+        #[pin]
+        inner: F,
+        header: Option<HeaderValue>,
+    }
+}
+
+impl<F, R, E> Future for WithRequestId<F>
+where
+    F: Future<Output = Result<Response<R>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready!(this.inner.poll(cx))?;
+        if let Some(header) = this.header.take() {
+            response.headers_mut().insert(REQUEST_ID_HEADER, header);
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// Ids end up in logs and upstream headers: short, printable, no spaces.

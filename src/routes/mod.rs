@@ -26,8 +26,8 @@ use crate::{
     extract::BodyLimit,
     metrics::Metrics,
     middleware::{
-        limit_in_flight, record_http_metrics, require_api_key, set_request_id, tag_route, ApiKeys,
-        InFlightLimit, RequestId,
+        limit_in_flight, require_api_key, tag_route, ApiKeys, HttpMetricsLayer, InFlightLimit,
+        RequestId, SetRequestIdLayer,
     },
     service::PromptService,
 };
@@ -56,19 +56,20 @@ pub type App = BoxCloneSyncService<Request<hyper::body::Incoming>, Response, Inf
 ///
 /// Those layers wrap the router once, instead of through `Router::layer`, which wraps every
 /// route's boxed service: each layer would then cost a boxed clone and a boxed future per
-/// request, on the 429 path too.
+/// request, on the 429 path too. Only the whole stack is boxed, once.
 pub fn app(parts: RouterParts) -> App {
     let metrics = parts.metrics.clone();
     let max_body_bytes = parts.max_body_bytes;
     let stack = ServiceBuilder::new()
         .map_request(|request: Request<hyper::body::Incoming>| request.map(Body::new))
-        .layer(from_fn(set_request_id))
+        .map_response(|response: axum::http::Response<_>| response.map(Body::new))
+        .layer(SetRequestIdLayer)
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
                 .on_response(log_response),
         )
-        .layer(from_fn_with_state(metrics, record_http_metrics))
+        .layer(HttpMetricsLayer::new(metrics))
         .layer(Extension(BodyLimit(max_body_bytes)))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .service(router(parts));
@@ -80,7 +81,7 @@ pub fn metrics_app(path: &str, source: MetricsSource) -> App {
     let stack = ServiceBuilder::new()
         .map_request(|request: Request<hyper::body::Incoming>| request.map(Body::new))
         // Scrapes answer with an id like every other response.
-        .layer(from_fn(set_request_id))
+        .layer(SetRequestIdLayer)
         .service(metrics_router(path, source));
     BoxCloneSyncService::new(stack)
 }

@@ -155,6 +155,29 @@ async fn the_request_id_is_returned_and_passed_to_the_tenant() {
 }
 
 #[tokio::test]
+async fn a_request_id_that_cannot_go_into_logs_and_upstream_headers_is_replaced() {
+    let app = spawn_app().await;
+    app.mount_tenant(delivered()).await;
+    for unusable in ["has spaces in it", &"x".repeat(129)] {
+        let response = app
+            .client
+            .post(app.url("/simulate-prompt"))
+            .header("x-request-id", unusable)
+            .json(&prompt_body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let id = response.headers()["x-request-id"].to_str().unwrap();
+        assert_eq!(id.len(), 26, "a ULID instead of {unusable:?}: {id}");
+    }
+    let sent = app.tenant.received_requests().await.unwrap();
+    let prompts: Vec<_> = sent.iter().filter(|r| r.url.path() == PROMPTS_PATH).collect();
+    assert_eq!(prompts.len(), 2);
+    assert!(prompts.iter().all(|r| r.headers["x-request-id"].len() == 26));
+}
+
+#[tokio::test]
 async fn a_request_id_is_made_up_when_none_is_sent() {
     let app = spawn_app().await;
     app.mount_tenant(delivered()).await;
