@@ -12,6 +12,8 @@ use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, Env
 
 use crate::config::{LogFormat, LogSettings, OtlpSettings};
 
+mod timestamp;
+
 /// Log lines queued for the writer thread at most. The queue is allocated whole up front
 /// (32 bytes a line), so this is memory held for the life of the process: 8192 lines is
 /// 256 KiB, where the library's default of 128 000 holds 4 MiB. Even under a flood of 429s
@@ -53,6 +55,7 @@ pub fn init(log: &LogSettings, otlp: &OtlpSettings) -> Telemetry {
         .finish(BufWriter::new(std::io::stderr()));
     let fmt = fmt::layer()
         .with_writer(writer)
+        .with_timer(timestamp::UtcMicros)
         // Colour codes only help a terminal; in files and pipelines they are noise.
         .with_ansi(std::io::stderr().is_terminal());
     let fmt = match log.format {
