@@ -86,16 +86,18 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn healthcheck(url: &str) -> ExitCode {
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(3))
-        .build();
-    let healthy = match client {
-        Ok(client) => client
-            .get(url)
-            .send()
+    const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+    let client = crate::tenant::HttpClient::new(&crate::tenant::HttpClientOptions {
+        connect_timeout: TIMEOUT,
+        pool_idle_timeout: TIMEOUT,
+    });
+    let request = axum::http::Request::get(url).body(Default::default());
+    let healthy = match (client, request) {
+        (Ok(client), Ok(request)) => client
+            .send(request, TIMEOUT)
             .await
-            .is_ok_and(|r| r.status().is_success()),
-        Err(_) => false,
+            .is_ok_and(|r| r.status.is_success()),
+        _ => false,
     };
     if healthy {
         ExitCode::SUCCESS

@@ -29,7 +29,13 @@ pub(super) fn build_tenant(
             base_url.as_str().trim_end_matches('/')
         ))?,
     };
-    let http = tenant::build_http_client(t).context("cannot build the HTTP client")?;
+    let token_url = axum::http::Uri::try_from(token_url.as_str())
+        .context("tenant.token_url is not a usable URL")?;
+    let http = tenant::HttpClient::new(&tenant::HttpClientOptions {
+        connect_timeout: Duration::from_millis(t.connect_timeout_ms),
+        pool_idle_timeout: Duration::from_millis(t.pool_idle_timeout_ms),
+    })
+    .context("cannot build the HTTP client")?;
     let tokens = tenant::TokenCache::new(
         http.clone(),
         tenant::TokenCacheSettings {
@@ -47,7 +53,7 @@ pub(super) fn build_tenant(
         clock,
         metrics.clone(),
     );
-    Ok(TutorialTenant::new(
+    TutorialTenant::new(
         http,
         tokens,
         tenant::TutorialTenantSettings {
@@ -55,7 +61,8 @@ pub(super) fn build_tenant(
             ui: settings.delivery.ui.clone(),
         },
         metrics,
-    ))
+    )
+    .context("tenant.url is not a usable URL")
 }
 
 /// Starts the embedded fake tenant and points the settings at it.

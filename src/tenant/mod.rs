@@ -15,7 +15,7 @@ use async_trait::async_trait;
 
 use crate::domain::{Priority, PromptId};
 
-pub use http_client::build_http_client;
+pub use http_client::{HttpClient, HttpClientOptions, TransportError, UpstreamResponse};
 pub use token_cache::{Token, TokenCache, TokenCacheSettings, TokenError};
 pub use tutorial::{TutorialTenant, TutorialTenantSettings};
 

@@ -9,13 +9,20 @@ use std::{
     time::{Duration, Instant},
 };
 
+use axum::http::{
+    header::{self, InvalidHeaderValue},
+    HeaderValue, Method, Request, Uri,
+};
+use bytes::Bytes;
 use futures::{
     future::{BoxFuture, Shared},
     FutureExt,
 };
+use http_body_util::Full;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::HttpClient;
 use crate::{
     clock::Clock,
     metrics::{Endpoint, Metrics, ResultLabels},
@@ -34,9 +41,16 @@ pub struct Token {
 }
 
 impl Token {
-    pub fn bearer(&self) -> String {
-        format!("Bearer {}", self.value.expose_secret())
+    /// The `Authorization` header's value, marked sensitive so HTTP/2 never indexes it.
+    pub fn authorization(&self) -> Result<HeaderValue, InvalidHeaderValue> {
+        bearer(self.value.expose_secret())
     }
+}
+
+fn bearer(token: &str) -> Result<HeaderValue, InvalidHeaderValue> {
+    let mut value = HeaderValue::try_from(format!("Bearer {token}"))?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,7 +64,7 @@ pub enum TokenError {
 }
 
 pub struct TokenCacheSettings {
-    pub token_url: url::Url,
+    pub token_url: Uri,
     pub client_id: String,
     pub client_secret: SecretString,
     pub scope: String,
@@ -70,7 +84,7 @@ pub struct TokenCache {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    http: HttpClient,
     settings: TokenCacheSettings,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
@@ -91,7 +105,7 @@ struct TokenResponse {
 
 impl TokenCache {
     pub fn new(
-        http: reqwest::Client,
+        http: HttpClient,
         settings: TokenCacheSettings,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
@@ -194,38 +208,46 @@ impl Inner {
             ("client_secret", s.client_secret.expose_secret()),
             ("scope", s.scope.as_str()),
         ];
-        let requested_at = self.clock.now();
-        let response = self
-            .http
-            .post(s.token_url.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .form(&form)
-            // Without this a token endpoint that accepts and never answers would hold the
-            // shared fetch forever, and every caller would join it.
-            .timeout(s.request_timeout)
-            .send()
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %without_url(e), "token request failed");
-                let reason = "network error";
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(s.token_url.clone())
+            .header(header::ACCEPT, "application/json")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(form)))
+            .map_err(|_| {
+                let reason = "the token request could not be built";
                 (None, TokenError::Unavailable { reason })
             })?;
-        let status = response.status();
-        let code = status.as_u16();
+        let requested_at = self.clock.now();
+        // Without the timeout a token endpoint that accepts and never answers would hold the
+        // shared fetch forever, and every caller would join it.
+        let response = (self.http.send(request, s.request_timeout).await).map_err(|error| {
+            tracing::warn!(%error, "token request failed");
+            let reason = "network error";
+            (None, TokenError::Unavailable { reason })
+        })?;
+        let code = response.status.as_u16();
         // Only these say the credentials are wrong; a 408 or 429 is worth trying again.
         if matches!(code, 400 | 401 | 403) {
             tracing::error!(status = code, "token endpoint refused the credentials");
             return Err((Some(code), TokenError::Rejected { status: code }));
         }
-        if !status.is_success() {
+        if !response.status.is_success() {
             tracing::warn!(status = code, "token endpoint failed");
             let reason = "server error";
             return Err((Some(code), TokenError::Unavailable { reason }));
         }
-        let body: TokenResponse = response.json().await.map_err(|_| {
-            let reason = "unreadable token response";
-            (Some(code), TokenError::Unavailable { reason })
-        })?;
+        // A token that cannot go into a header would fail every request made with it.
+        let body = serde_json::from_slice::<TokenResponse>(&response.body)
+            .ok()
+            .filter(|body| bearer(&body.access_token).is_ok())
+            .ok_or_else(|| {
+                let reason = "unreadable token response";
+                (Some(code), TokenError::Unavailable { reason })
+            })?;
         let lifetime = body
             .expires_in
             .map_or(DEFAULT_LIFETIME, Duration::from_secs)
@@ -244,12 +266,6 @@ impl Inner {
 /// more than `max_fraction` of the lifetime (a 3 s token is still reused for a burst).
 fn usable_lifetime(lifetime: Duration, skew: Duration, max_fraction: f64) -> Duration {
     lifetime.saturating_sub(skew.min(lifetime.mul_f64(max_fraction)))
-}
-
-/// reqwest's errors include the URL; the token URL carries no secret, but keep log lines
-/// about credentials minimal all the same.
-fn without_url(error: reqwest::Error) -> reqwest::Error {
-    error.without_url()
 }
 
 #[cfg(test)]

@@ -172,9 +172,14 @@ async fn a_request_id_that_cannot_go_into_logs_and_upstream_headers_is_replaced(
         assert_eq!(id.len(), 26, "a ULID instead of {unusable:?}: {id}");
     }
     let sent = app.tenant.received_requests().await.unwrap();
-    let prompts: Vec<_> = sent.iter().filter(|r| r.url.path() == PROMPTS_PATH).collect();
+    let prompts: Vec<_> = sent
+        .iter()
+        .filter(|r| r.url.path() == PROMPTS_PATH)
+        .collect();
     assert_eq!(prompts.len(), 2);
-    assert!(prompts.iter().all(|r| r.headers["x-request-id"].len() == 26));
+    assert!(prompts
+        .iter()
+        .all(|r| r.headers["x-request-id"].len() == 26));
 }
 
 #[tokio::test]

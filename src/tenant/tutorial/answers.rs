@@ -2,21 +2,23 @@
 
 use std::time::SystemTime;
 
-use reqwest::{header, StatusCode};
+use axum::http::{header, StatusCode};
 
 use crate::{
     retry::parse_retry_after,
-    tenant::{AttemptOutcome, AttemptReport, TokenError, TransientKind},
+    tenant::{
+        AttemptOutcome, AttemptReport, TokenError, TransientKind, TransportError, UpstreamResponse,
+    },
 };
 
 /// Classifies the answer to one prompt POST.
-pub(super) fn classify(response: &reqwest::Response) -> AttemptReport {
-    let status = response.status();
+pub(super) fn classify(response: &UpstreamResponse) -> AttemptReport {
+    let status = response.status;
     let outcome = match status {
         StatusCode::OK | StatusCode::CREATED => AttemptOutcome::Delivered,
         StatusCode::TOO_MANY_REQUESTS => AttemptOutcome::RateLimited {
             retry_after: response
-                .headers()
+                .headers
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, SystemTime::now())),
@@ -47,12 +49,10 @@ pub(super) fn token_failure(error: &TokenError) -> AttemptReport {
     }
 }
 
-pub(super) fn transport_kind(error: &reqwest::Error) -> TransientKind {
-    if error.is_timeout() {
-        TransientKind::Timeout
-    } else if error.is_connect() {
-        TransientKind::Connect
-    } else {
-        TransientKind::ConnectionClosed
+pub(super) fn transport_kind(error: TransportError) -> TransientKind {
+    match error {
+        TransportError::Timeout => TransientKind::Timeout,
+        TransportError::Connect => TransientKind::Connect,
+        TransportError::Broken => TransientKind::ConnectionClosed,
     }
 }

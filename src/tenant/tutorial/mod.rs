@@ -10,14 +10,16 @@ use std::{
 };
 
 use async_trait::async_trait;
-use reqwest::{header, StatusCode};
+use axum::http::{header, Method, Request, StatusCode, Uri};
+use bytes::Bytes;
+use http_body_util::Full;
 
 use answers::{classify, token_failure, transport_kind};
 use payload::{PromptPayload, TranscriptBody};
 
 use super::{
-    AttemptOutcome, AttemptReport, OutboundPrompt, Tenant, Token, TokenCache, TokenError,
-    TranscriptLookup,
+    AttemptOutcome, AttemptReport, HttpClient, OutboundPrompt, Tenant, Token, TokenCache,
+    TokenError, TranscriptLookup, TransportError, UpstreamResponse,
 };
 use crate::{
     config::UiSettings,
@@ -32,30 +34,33 @@ pub struct TutorialTenantSettings {
 }
 
 pub struct TutorialTenant {
-    http: reqwest::Client,
+    http: HttpClient,
     tokens: TokenCache,
     base_url: url::Url,
-    prompts_url: url::Url,
+    prompts_uri: Uri,
     ui: UiSettings,
     metrics: Arc<Metrics>,
 }
 
 impl TutorialTenant {
     pub fn new(
-        http: reqwest::Client,
+        http: HttpClient,
         tokens: TokenCache,
         settings: TutorialTenantSettings,
         metrics: Arc<Metrics>,
-    ) -> Self {
-        let prompts_url = with_path(&settings.base_url, &["api", "v2", "agentassist", "prompts"]);
-        Self {
+    ) -> Result<Self, axum::http::uri::InvalidUri> {
+        let prompts_uri = uri(&with_path(
+            &settings.base_url,
+            &["api", "v2", "agentassist", "prompts"],
+        ))?;
+        Ok(Self {
             http,
             tokens,
             base_url: settings.base_url,
-            prompts_url,
+            prompts_uri,
             ui: settings.ui,
             metrics,
-        }
+        })
     }
 
     pub fn tokens(&self) -> &TokenCache {
@@ -70,36 +75,35 @@ impl TutorialTenant {
         endpoint: Endpoint,
         deadline: Instant,
         request: F,
-    ) -> Result<reqwest::Result<reqwest::Response>, TokenError>
+    ) -> Result<Result<UpstreamResponse, TransportError>, TokenError>
     where
-        F: Fn(&Token, Duration) -> reqwest::RequestBuilder,
+        F: Fn(&Token) -> Result<Request<Full<Bytes>>, TransportError>,
     {
         let token = self.tokens.get(remaining(deadline)).await?;
-        let first = self
-            .send(endpoint, request(&token, remaining(deadline)))
-            .await;
+        let first = self.send(endpoint, request(&token), deadline).await;
         match first {
-            Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
-                drain(response).await;
+            Ok(response) if response.status == StatusCode::UNAUTHORIZED => {
                 self.tokens.invalidate(&token);
                 let fresh = self.tokens.get(remaining(deadline)).await?;
-                Ok(self
-                    .send(endpoint, request(&fresh, remaining(deadline)))
-                    .await)
+                Ok(self.send(endpoint, request(&fresh), deadline).await)
             }
             _ => Ok(first),
         }
     }
 
-    /// Sends one request, recording its status class and latency.
+    /// Sends one request, recording its status class and latency (the answer read whole).
     async fn send(
         &self,
         endpoint: Endpoint,
-        request: reqwest::RequestBuilder,
-    ) -> reqwest::Result<reqwest::Response> {
+        request: Result<Request<Full<Bytes>>, TransportError>,
+        deadline: Instant,
+    ) -> Result<UpstreamResponse, TransportError> {
         let started = Instant::now();
-        let result = request.send().await;
-        let status = result.as_ref().ok().map(|r| r.status().as_u16());
+        let result = match request {
+            Ok(request) => self.http.send(request, remaining(deadline)).await,
+            Err(error) => Err(error),
+        };
+        let status = result.as_ref().ok().map(|r| r.status.as_u16());
         self.metrics.upstream(endpoint, status, started.elapsed());
         result
     }
@@ -116,23 +120,25 @@ impl Tenant for TutorialTenant {
             Ok(token) => token,
             Err(error) => return token_failure(&error),
         };
-        let request = with_request_id(
-            self.http
-                .post(self.prompts_url.clone())
-                .header(header::AUTHORIZATION, token.bearer())
-                .header(header::ACCEPT, "application/json")
-                .json(&payload)
-                .timeout(remaining(deadline)),
-            prompt.request_id.as_deref(),
-        );
-        match self.send(Endpoint::Prompts, request).await {
+        // Only strings and numbers: serialising cannot fail, but would not be sent if it did.
+        let request = serde_json::to_vec(&payload)
+            .map_err(|_| TransportError::Broken)
+            .and_then(|body| {
+                upstream_request(
+                    Method::POST,
+                    self.prompts_uri.clone(),
+                    &token,
+                    prompt.request_id.as_deref(),
+                    Bytes::from(body),
+                )
+            });
+        match self.send(Endpoint::Prompts, request, deadline).await {
             Err(error) => AttemptReport {
                 status: None,
-                outcome: AttemptOutcome::Transient(transport_kind(&error)),
+                outcome: AttemptOutcome::Transient(transport_kind(error)),
             },
             Ok(response) => {
                 let report = classify(&response);
-                drain(response).await;
                 if report.outcome == AttemptOutcome::Unauthorized {
                     self.tokens.invalidate(&token);
                 }
@@ -148,20 +154,15 @@ impl Tenant for TutorialTenant {
         timeout: Duration,
     ) -> TranscriptLookup {
         let deadline = Instant::now() + timeout;
-        let url = with_path(
+        let uri = uri(&with_path(
             &self.base_url,
             &["api", "v2", "interactions", interaction_id, "transcripts"],
-        );
+        ))
+        .ok();
         let result = self
-            .with_token(Endpoint::Transcripts, deadline, |token, timeout| {
-                with_request_id(
-                    self.http
-                        .get(url.clone())
-                        .header(header::AUTHORIZATION, token.bearer())
-                        .header(header::ACCEPT, "application/json")
-                        .timeout(timeout),
-                    request_id,
-                )
+            .with_token(Endpoint::Transcripts, deadline, |token| {
+                let uri = uri.clone().ok_or(TransportError::Broken)?;
+                upstream_request(Method::GET, uri, token, request_id, Bytes::new())
             })
             .await;
         let response = match result {
@@ -173,19 +174,15 @@ impl Tenant for TutorialTenant {
             Err(TokenError::Unavailable { .. }) | Ok(Err(_)) => return TranscriptLookup::Transient,
             Ok(Ok(response)) => response,
         };
-        let status = response.status();
-        if status.is_success() {
-            return match response.json::<TranscriptBody>().await {
+        match response.status {
+            s if s.is_success() => match serde_json::from_slice::<TranscriptBody>(&response.body) {
                 Ok(body) => TranscriptLookup::Found {
                     transcript_id: body.id,
                 },
                 Err(_) => TranscriptLookup::Failed {
-                    status: Some(status.as_u16()),
+                    status: Some(s.as_u16()),
                 },
-            };
-        }
-        drain(response).await;
-        match status {
+            },
             StatusCode::NOT_FOUND => TranscriptLookup::NotYet,
             StatusCode::TOO_MANY_REQUESTS => TranscriptLookup::Transient,
             s if s.is_server_error() => TranscriptLookup::Transient,
@@ -207,20 +204,32 @@ impl Tenant for TutorialTenant {
     }
 }
 
-fn with_request_id(
-    request: reqwest::RequestBuilder,
+/// A JSON request to the tenant with the token and, when there is one, the request id.
+fn upstream_request(
+    method: Method,
+    uri: Uri,
+    token: &Token,
     request_id: Option<&str>,
-) -> reqwest::RequestBuilder {
-    match request_id {
-        Some(id) => request.header(REQUEST_ID, id),
-        None => request,
+    body: Bytes,
+) -> Result<Request<Full<Bytes>>, TransportError> {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::ACCEPT, "application/json");
+    if !body.is_empty() {
+        request = request.header(header::CONTENT_TYPE, "application/json");
     }
+    if let Some(id) = request_id {
+        request = request.header(REQUEST_ID, id);
+    }
+    let authorization = token.authorization().map_err(|_| TransportError::Broken)?;
+    (request.header(header::AUTHORIZATION, authorization))
+        .body(Full::new(body))
+        .map_err(|_| TransportError::Broken)
 }
 
-/// Reads the rest of a body we do not need, so the connection goes back to the pool instead of
-/// being closed. The request's own timeout bounds the read.
-async fn drain(response: reqwest::Response) {
-    let _ = response.bytes().await;
+fn uri(url: &url::Url) -> Result<Uri, axum::http::uri::InvalidUri> {
+    Uri::try_from(url.as_str())
 }
 
 fn remaining(deadline: Instant) -> Duration {
