@@ -1,17 +1,22 @@
 //! Correlating delivered prompts with their interaction's transcript, off the request path.
 //!
 //! The jobs live in the ledger (a row per delivered prompt, written with its record), so they
-//! survive restarts and, with PostgreSQL, are shared by every replica. A poller leases due
-//! jobs, makes one transcript look-up per lease, and either finishes the job or puts it back
-//! with a backoff. A replica that dies holding leases loses them when they expire, and another
-//! takes the jobs over. On shutdown the poller stops leasing; running look-ups get the drain
-//! timeout; whatever is left stays in the ledger for the next start.
+//! survive restarts and, with PostgreSQL, are shared by every replica. Each look-up holds a
+//! lease on its job, and either finishes the job or puts it back with a backoff.
+//!
+//! A delivered prompt's job is normally written already leased to this process and handed to
+//! its worker once the record commits, so the common case costs no write of its own to lease
+//! it. When the worker has no room, the job is written free and a poller leases it later, as
+//! it does jobs that are due again and jobs whose lease ran out. A replica that dies holding
+//! leases loses them when they expire, and another takes the jobs over. On shutdown the
+//! poller stops leasing; running look-ups get the drain timeout; whatever is left (jobs handed
+//! over but not started included) stays in the ledger for the next start.
 
 use std::{sync::Arc, time::Duration};
 
 use time::OffsetDateTime;
 use tokio::{
-    sync::{Notify, Semaphore},
+    sync::{mpsc, Notify, Semaphore},
     task::JoinHandle,
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -21,20 +26,49 @@ use crate::{
     metrics::{CorrelationLabels, Metrics},
     retry::Backoff,
     store::{
-        BatchWriter, CorrelationClaim, CorrelationState, CorrelationUpdate, LedgerWrite,
+        BatchWriter, CorrelationClaim, CorrelationState, CorrelationUpdate, JobLease, LedgerWrite,
         PromptStore,
     },
     tenant::{Tenant, TranscriptLookup},
 };
 
-/// Wakes the poller when a job was just written, so correlation starts without waiting for
-/// the next poll.
-#[derive(Clone, Default)]
-pub struct CorrelationWaker(Arc<Notify>);
+/// How delivered prompts reach the worker: handed over with their job leased already, or,
+/// when the worker has no room, left in the ledger with the poller woken to lease them.
+#[derive(Clone)]
+pub struct CorrelationQueue {
+    wake: Arc<Notify>,
+    handoff: mpsc::Sender<CorrelationClaim>,
+    owner: Arc<str>,
+    lease: Duration,
+}
 
-impl CorrelationWaker {
+/// Room for one job in the worker's hand-off queue, and the lease to write that job with.
+pub struct Reservation {
+    permit: mpsc::OwnedPermit<CorrelationClaim>,
+    pub lease: JobLease,
+}
+
+impl CorrelationQueue {
+    /// Room for a job about to be written, if the worker has any.
+    pub fn reserve(&self) -> Option<Reservation> {
+        let permit = self.handoff.clone().try_reserve_owned().ok()?;
+        Some(Reservation {
+            permit,
+            lease: JobLease::from_now(self.owner.clone(), self.lease),
+        })
+    }
+
+    /// A job was written free: the poller leases it now rather than at its next poll.
     pub fn wake(&self) {
-        self.0.notify_one();
+        self.wake.notify_one();
+    }
+}
+
+impl Reservation {
+    /// Hands over the job, once it is committed leased to this worker.
+    pub fn hand_over(self, claim: CorrelationClaim) {
+        // A worker that has stopped leaves the job in the ledger until the lease runs out.
+        let _ = self.permit.send(claim);
     }
 }
 
@@ -58,7 +92,7 @@ struct Context {
     backoff: Backoff,
     attempt_timeout: Duration,
     /// This process's name on the leases it holds.
-    owner: String,
+    owner: Arc<str>,
     lease: Duration,
     poll_interval: Duration,
     abort: CancellationToken,
@@ -71,8 +105,18 @@ pub fn spawn(
     ledger: BatchWriter,
     attempt_timeout: Duration,
     metrics: Arc<Metrics>,
-) -> (CorrelationWaker, CorrelationWorker) {
-    let waker = CorrelationWaker::default();
+) -> (CorrelationQueue, CorrelationWorker) {
+    let owner: Arc<str> = format!("cxone-assist-{}", ulid::Ulid::new()).into();
+    let lease = Duration::from_millis(settings.lease_ms);
+    // As many waiting as can run: a job handed over waits for a worker with its lease
+    // running, so the queue is kept short and the rest go through the ledger.
+    let (handoff, handed) = mpsc::channel(settings.workers);
+    let queue = CorrelationQueue {
+        wake: Arc::default(),
+        handoff,
+        owner: owner.clone(),
+        lease,
+    };
     let stop = CancellationToken::new();
     let abort = CancellationToken::new();
     let jobs = TaskTracker::new();
@@ -86,15 +130,16 @@ pub fn spawn(
             max: Duration::from_millis(settings.backoff_max_ms),
         },
         attempt_timeout,
-        owner: format!("cxone-assist-{}", ulid::Ulid::new()),
+        owner,
         // A lease outlives any single look-up, so a live worker never loses one mid-call.
-        lease: Duration::from_millis(settings.lease_ms),
+        lease,
         poll_interval: Duration::from_millis(settings.poll_interval_ms),
         abort: abort.clone(),
     });
     let poller = tokio::spawn(poll(
         context,
-        waker.clone(),
+        queue.wake.clone(),
+        handed,
         Arc::new(Semaphore::new(settings.workers)),
         jobs.clone(),
         stop.clone(),
@@ -106,7 +151,7 @@ pub fn spawn(
         abort,
         drain_timeout: Duration::from_millis(settings.drain_timeout_ms),
     };
-    (waker, worker)
+    (queue, worker)
 }
 
 /// How long a woken poller waits for more due jobs before leasing.
@@ -114,7 +159,8 @@ const GATHER: Duration = Duration::from_millis(50);
 
 async fn poll(
     context: Arc<Context>,
-    waker: CorrelationWaker,
+    wake: Arc<Notify>,
+    mut handed: mpsc::Receiver<CorrelationClaim>,
     workers: Arc<Semaphore>,
     jobs: TaskTracker,
     stop: CancellationToken,
@@ -122,11 +168,29 @@ async fn poll(
     // Idle workers make one lease wait for more: a quarter of the pool.
     let refill = (workers.available_permits() / 4).max(1);
     let mut busy = false;
-    loop {
+    'poll: loop {
+        // Jobs handed over are leased already: they go first.
+        while let Ok(claim) = handed.try_recv() {
+            if !start(&context, &workers, &jobs, &stop, claim).await {
+                break 'poll;
+            }
+        }
         if !busy {
             tokio::select! {
                 () = stop.cancelled() => break,
-                () = waker.0.notified() => {
+                Some(claim) = handed.recv() => {
+                    // As for leases from the ledger: let more arrive, so their look-ups run
+                    // (and their results commit) together rather than one at a time.
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(GATHER) => {}
+                    }
+                    if !start(&context, &workers, &jobs, &stop, claim).await {
+                        break;
+                    }
+                    continue;
+                }
+                () = wake.notified() => {
                     // Deliveries come in bursts: let more of them commit their jobs and
                     // lease those in one write transaction instead of one each. A transcript
                     // is seconds away.
@@ -166,17 +230,35 @@ async fn poll(
         // A full batch means more may be due: look again without waiting.
         busy = claims.len() == free;
         for claim in claims {
-            let Ok(permit) = workers.clone().acquire_owned().await else {
-                break;
-            };
-            let context = context.clone();
-            jobs.spawn(async move {
-                look_up(&context, claim).await;
-                drop(permit);
-            });
+            if !start(&context, &workers, &jobs, &stop, claim).await {
+                break 'poll;
+            }
         }
     }
     jobs.close();
+}
+
+/// Starts the look-up for `claim` once a worker is free; `false` when stopping instead.
+async fn start(
+    context: &Arc<Context>,
+    workers: &Arc<Semaphore>,
+    jobs: &TaskTracker,
+    stop: &CancellationToken,
+    claim: CorrelationClaim,
+) -> bool {
+    let permit = tokio::select! {
+        permit = workers.clone().acquire_owned() => match permit {
+            Ok(permit) => permit,
+            Err(_) => return false,
+        },
+        () = stop.cancelled() => return false,
+    };
+    let context = context.clone();
+    jobs.spawn(async move {
+        look_up(&context, claim).await;
+        drop(permit);
+    });
+    true
 }
 
 impl CorrelationWorker {

@@ -13,7 +13,7 @@ use outcome::failure_code;
 pub use outcome::SubmitError;
 
 use crate::{
-    correlation::CorrelationWaker,
+    correlation::{CorrelationQueue, Reservation},
     delivery::{Deliverer, Failure, Leg},
     domain::{Priority, PromptId, PromptRequest, ValidationLimits},
     eligibility::EligibilityPolicy,
@@ -22,8 +22,8 @@ use crate::{
     rate_limit::RateLimiter,
     refusals::RefusalCounter,
     store::{
-        BatchWriter, CorrelationState, DeliveryStatus, LedgerWrite, PromptRecord, PromptStore,
-        RefusalKind, StoreError,
+        BatchWriter, CorrelationClaim, CorrelationState, DeliveryStatus, LedgerWrite, NewJob,
+        PromptRecord, PromptStore, RefusalKind, StoreError,
     },
     tenant::OutboundPrompt,
 };
@@ -38,7 +38,7 @@ pub struct PromptService {
     pub refusals: Arc<RefusalCounter>,
     /// Deliveries in progress, detached from their HTTP requests; drained on shutdown.
     pub tasks: tokio_util::task::TaskTracker,
-    pub correlation: CorrelationWaker,
+    pub correlation: CorrelationQueue,
     /// A delivered prompt's correlation job gives up after this.
     pub correlation_give_up: Duration,
     pub metrics: Arc<Metrics>,
@@ -183,7 +183,6 @@ impl PromptService {
             correlated_at: None,
             correlation_attempts: 0,
         };
-        let delivered = result.is_ok();
         self.save(record).await;
         self.metrics.delivery(match &result {
             Ok(d) if d.leg == Leg::Fallback => DeliveryOutcome::Fallback,
@@ -193,10 +192,6 @@ impl PromptService {
         self.metrics
             .delivery_duration
             .observe(started.elapsed().as_secs_f64());
-        if delivered {
-            self.correlation.wake();
-        }
-
         let delivered = result.map_err(|failure| SubmitError::Delivery {
             failure,
             prompt_id: prompt_id.clone(),
@@ -277,18 +272,36 @@ impl PromptService {
     }
 
     /// Writes the record and, for a delivered prompt, its correlation job in one transaction
-    /// (shared with other prompts' writes). A delivered prompt must still get its answer when
-    /// the ledger cannot be written, so a failure is logged, not returned.
+    /// (shared with other prompts' writes), then queues the correlation. A delivered prompt
+    /// must still get its answer when the ledger cannot be written, so a failure is logged,
+    /// not returned.
     async fn save(&self, record: PromptRecord) {
+        let pending = record.correlation == CorrelationState::Pending;
+        // With room at the worker the job is written leased to it and handed over; without,
+        // it is written free for the poller.
+        let handoff = pending
+            .then(|| self.correlation.reserve())
+            .flatten()
+            .map(|reservation| {
+                let claim = CorrelationClaim::of_new_job(&record, self.correlation_give_up);
+                (reservation, claim)
+            });
         let prompt_id = record.prompt_id.clone();
-        let job_give_up_after =
-            (record.correlation == CorrelationState::Pending).then_some(self.correlation_give_up);
         let write = LedgerWrite::Record {
             record: Box::new(record),
-            job_give_up_after,
+            job: pending.then(|| NewJob {
+                give_up_after: self.correlation_give_up,
+                lease: handoff.as_ref().map(|(r, _)| r.lease.clone()),
+            }),
         };
         if let Err(error) = self.ledger.write(write).await {
             tracing::error!(%error, %prompt_id, "could not record prompt");
+            return;
+        }
+        match handoff {
+            Some((reservation, claim)) => Reservation::hand_over(reservation, claim),
+            None if pending => self.correlation.wake(),
+            None => {}
         }
     }
 

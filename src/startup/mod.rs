@@ -88,7 +88,7 @@ impl Application {
             None => None,
         };
         let (ledger, ledger_writer) = BatchWriter::spawn(store.clone());
-        let (waker, correlation) = correlation::spawn(
+        let (correlation_queue, correlation) = correlation::spawn(
             &settings.correlation,
             tenant.clone(),
             store.clone(),
@@ -129,7 +129,7 @@ impl Application {
             ledger,
             refusals: refusals.clone(),
             tasks: deliveries.clone(),
-            correlation: waker,
+            correlation: correlation_queue,
             correlation_give_up: Duration::from_millis(settings.correlation.give_up_after_ms),
             metrics: metrics.clone(),
             keywords: KeywordVocabulary::new(&delivery.keywords),

@@ -35,8 +35,9 @@ pub use postgres::PostgresStore;
 pub use record::{CorrelationState, CorrelationUpdate, DeliveryStatus, PromptRecord};
 pub use sqlite::SqliteStore;
 pub use types::{
-    CorrelationClaim, Feedback, FeedbackKind, FeedbackOutcome, GroupBy, IdempotencyBegin,
-    LedgerOptions, ListQuery, PromptPage, Pruned, RefusalCount, RefusalKind, StatsQuery, StatsRow,
+    CorrelationClaim, Feedback, FeedbackKind, FeedbackOutcome, GroupBy, IdempotencyBegin, JobLease,
+    LedgerOptions, ListQuery, NewJob, PromptPage, Pruned, RefusalCount, RefusalKind, StatsQuery,
+    StatsRow,
 };
 
 use crate::domain::PromptId;
@@ -44,14 +45,13 @@ use crate::domain::PromptId;
 /// One change to the ledger; [`PromptStore::apply`] commits several at once.
 #[derive(Debug, Clone)]
 pub enum LedgerWrite {
-    /// A new record with its attempts and, when `job_give_up_after` is set and the record's
-    /// correlation is pending, its correlation job: due now, giving up at
-    /// `completed_at + job_give_up_after`.
+    /// A new record with its attempts and, when `job` is set and the record's correlation is
+    /// pending, its correlation job.
     Record {
         /// The record (boxed: it is far larger than the other variant).
         record: Box<PromptRecord>,
-        /// Queue a correlation job that gives up after this long.
-        job_give_up_after: Option<Duration>,
+        /// The correlation job to queue with it.
+        job: Option<NewJob>,
     },
     /// Where a record's correlation ended (or stands); a final state also removes its job.
     Correlation {
@@ -102,7 +102,7 @@ pub trait PromptStore: Send + Sync {
     async fn insert(&self, record: PromptRecord) -> Result<(), StoreError> {
         self.apply(&[LedgerWrite::Record {
             record: Box::new(record),
-            job_give_up_after: None,
+            job: None,
         }])
         .await
     }
@@ -117,7 +117,10 @@ pub trait PromptStore: Send + Sync {
     ) -> Result<(), StoreError> {
         self.apply(&[LedgerWrite::Record {
             record: Box::new(record),
-            job_give_up_after: Some(give_up_after),
+            job: Some(NewJob {
+                give_up_after,
+                lease: None,
+            }),
         }])
         .await
     }

@@ -66,11 +66,12 @@ macro_rules! bind_attempt {
     }};
 }
 
-/// Binds record `$record`'s correlation job, giving up `$give_up_after` after its
-/// completion, to [`INSERT_JOB`].
+/// Binds record `$record`'s correlation job `$job` (a [`NewJob`](crate::store::NewJob)) to
+/// [`INSERT_JOB`].
 macro_rules! bind_job {
-    ($query:expr, $record:expr, $give_up_after:expr, $ts:expr) => {{
-        let r = $record;
+    ($query:expr, $record:expr, $job:expr, $ts:expr) => {{
+        let (r, job) = ($record, $job);
+        let lease = job.lease.as_ref();
         $query
             .bind(r.prompt_id.as_str())
             .bind(r.interaction_id.as_str())
@@ -79,8 +80,10 @@ macro_rules! bind_job {
             .bind($ts(r.completed_at))
             .bind($ts($crate::store::support::plus(
                 r.completed_at,
-                $give_up_after,
+                job.give_up_after,
             )))
+            .bind(lease.map(|l| &*l.owner))
+            .bind(lease.map(|l| $ts(l.until)))
     }};
 }
 pub(super) use {bind_attempt, bind_job, bind_prompt};
@@ -112,8 +115,8 @@ pub(super) const INSERT_ATTEMPT: &str = "INSERT INTO prompt_attempts (prompt_id,
 
 /// `$1` prompt, `$2` interaction, `$3` agent, `$4` request id, `$5` due, `$6` give up.
 pub(super) const INSERT_JOB: &str = "INSERT INTO correlation_jobs (prompt_id, interaction_id, \
-     agent_id, request_id, attempts, next_attempt_at, give_up_at) \
-     VALUES ($1, $2, $3, $4, 0, $5, $6)";
+     agent_id, request_id, attempts, next_attempt_at, give_up_at, lease_owner, lease_until) \
+     VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8)";
 
 /// Either id finds a record: callers may hold the primary's id after a fallback delivery.
 pub(super) const SELECT_RECORD: &str = concat!(

@@ -1,6 +1,6 @@
 //! The ledger's inputs and outputs beyond the record itself.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -24,6 +24,52 @@ impl Default for LedgerOptions {
         Self {
             max_connections: 5,
             acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The correlation job written with a delivered record: due at once.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// The job gives up at the record's `completed_at` plus this.
+    pub give_up_after: Duration,
+    /// Written already leased, to the writing process's own worker, which is handed the job
+    /// once it commits: leasing it afterwards would cost a write transaction of its own.
+    pub lease: Option<JobLease>,
+}
+
+/// Who holds a job, and until when.
+#[derive(Debug, Clone)]
+pub struct JobLease {
+    /// The holder's name (one per process).
+    pub owner: Arc<str>,
+    /// When others may take the job over.
+    pub until: OffsetDateTime,
+}
+
+impl JobLease {
+    /// Held by `owner` for `lease` from now.
+    pub fn from_now(owner: Arc<str>, lease: Duration) -> Self {
+        Self {
+            owner,
+            until: super::support::plus(OffsetDateTime::now_utc(), lease),
+        }
+    }
+}
+
+impl CorrelationClaim {
+    /// The job written with `record` (see [`NewJob`]), as a worker holding it sees it.
+    pub fn of_new_job(record: &PromptRecord, give_up_after: Duration) -> Self {
+        Self {
+            prompt_id: record.prompt_id.clone(),
+            interaction_id: record.interaction_id.clone(),
+            agent_id: record.agent_id.clone(),
+            request_id: record.request_id.clone(),
+            attempts: 0,
+            give_up_at: super::rows::truncate(super::support::plus(
+                record.completed_at,
+                give_up_after,
+            )),
         }
     }
 }

@@ -80,3 +80,35 @@ async fn unknown_prompt_ids_are_a_json_404() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], "not_found");
 }
+
+#[tokio::test]
+async fn prompts_beyond_what_the_workers_can_take_are_correlated_through_the_ledger() {
+    // One worker: of eight prompts delivered at once, at most two are handed to it directly
+    // (one running, one waiting); the rest are written free and leased by the poller.
+    let app = spawn_app_with(|s| s.correlation.workers = 1).await;
+    app.mount_tenant(delivered()).await;
+    Mock::given(method("GET"))
+        .and(path(TRANSCRIPTS_PATH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "tr_7", "interactionId": "int_98765432"}))
+                .set_delay(Duration::from_millis(50)),
+        )
+        .mount(&app.tenant)
+        .await;
+    let body = prompt_body();
+    let answers = futures::future::join_all((0..8).map(|_| app.post_prompt(&body))).await;
+    for answer in answers {
+        let body: Value = answer.json().await.unwrap();
+        let prompt_id = body["promptId"].as_str().unwrap();
+        let record = app
+            .wait_for_record(prompt_id, |r| r["correlation"] != "pending")
+            .await;
+        assert_eq!(record["correlation"], "correlated", "{prompt_id}");
+        assert_eq!(record["correlationAttempts"], 1, "{prompt_id}");
+    }
+    // Each job was looked up once: none was both handed over and leased by the poller.
+    let sent = app.tenant.received_requests().await.unwrap();
+    let lookups = sent.iter().filter(|r| r.url.path() == TRANSCRIPTS_PATH);
+    assert_eq!(lookups.count(), 8);
+}

@@ -1,7 +1,5 @@
 //! Prompts: writing, reading, listing, exporting, statistics and retention.
 
-use std::time::Duration;
-
 use futures::stream::BoxStream;
 use sqlx::{PgConnection, Postgres};
 use time::{OffsetDateTime, UtcOffset};
@@ -15,7 +13,7 @@ use crate::{
         rows::{self, assemble, AttemptRow, RecordRow},
         sql::{self, bind_attempt, bind_job, bind_prompt, Window},
         stats::{self, StatsAgg},
-        CorrelationState, CorrelationUpdate, Cursor, LedgerWrite, ListQuery, PromptPage,
+        CorrelationState, CorrelationUpdate, Cursor, LedgerWrite, ListQuery, NewJob, PromptPage,
         PromptRecord, Pruned, StatsQuery, StatsRow, StoreError,
     },
 };
@@ -29,10 +27,9 @@ impl PostgresStore {
         let mut tx = self.pool.begin().await?;
         for write in writes {
             match write {
-                LedgerWrite::Record {
-                    record,
-                    job_give_up_after,
-                } => write_record(&mut tx, record, *job_give_up_after).await?,
+                LedgerWrite::Record { record, job } => {
+                    write_record(&mut tx, record, job.as_ref()).await?
+                }
                 LedgerWrite::Correlation { prompt_id, update } => {
                     finish_correlation(&mut tx, prompt_id, update).await?
                 }
@@ -170,7 +167,7 @@ impl PostgresStore {
 async fn write_record(
     conn: &mut PgConnection,
     record: &PromptRecord,
-    give_up_after: Option<Duration>,
+    job: Option<&NewJob>,
 ) -> Result<(), StoreError> {
     let inserted = bind_prompt!(sqlx::query(sql::INSERT_PROMPT), record, ts)
         .execute(&mut *conn)
@@ -188,9 +185,9 @@ async fn write_record(
             .execute(&mut *conn)
             .await?;
     }
-    if let Some(give_up_after) = give_up_after {
+    if let Some(job) = job {
         if record.correlation == CorrelationState::Pending {
-            bind_job!(sqlx::query(sql::INSERT_JOB), record, give_up_after, ts)
+            bind_job!(sqlx::query(sql::INSERT_JOB), record, job, ts)
                 .execute(&mut *conn)
                 .await?;
         }

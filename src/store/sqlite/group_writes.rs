@@ -9,7 +9,7 @@
 //! That bounds the distinct statements to a handful per table, so every one of them stays
 //! prepared: parsing a statement with hundreds of parameters costs more than running it.
 
-use std::{borrow::Cow, collections::HashSet, sync::LazyLock, time::Duration};
+use std::{borrow::Cow, collections::HashSet, sync::LazyLock};
 
 use sqlx::SqliteConnection;
 
@@ -19,7 +19,7 @@ use crate::{
     domain::PromptId,
     store::{
         sql::{bind_attempt, bind_job, bind_prompt, INSERT_ATTEMPT, INSERT_JOB, INSERT_PROMPT},
-        CorrelationState, CorrelationUpdate, LedgerWrite, PromptRecord, StoreError,
+        CorrelationState, CorrelationUpdate, LedgerWrite, NewJob, PromptRecord, StoreError,
     },
 };
 
@@ -35,10 +35,7 @@ pub(super) async fn apply(
     let mut updates = Vec::new();
     for write in writes {
         match write {
-            LedgerWrite::Record {
-                record,
-                job_give_up_after,
-            } => records.push((record.as_ref(), *job_give_up_after)),
+            LedgerWrite::Record { record, job } => records.push((record.as_ref(), job.as_ref())),
             LedgerWrite::Correlation { prompt_id, update } => updates.push((prompt_id, update)),
         }
     }
@@ -54,7 +51,7 @@ pub(super) async fn apply(
 
 async fn write_records(
     conn: &mut SqliteConnection,
-    records: &[(&PromptRecord, Option<Duration>)],
+    records: &[(&PromptRecord, Option<&NewJob>)],
 ) -> Result<(), StoreError> {
     // Two records of one prompt in a batch (a failure and its retry) must be written one
     // after the other, attempts included, for the second to replace the first.
@@ -77,14 +74,14 @@ async fn write_records(
 
 async fn write_group(
     conn: &mut SqliteConnection,
-    records: &[(&PromptRecord, Option<Duration>)],
+    records: &[(&PromptRecord, Option<&NewJob>)],
 ) -> Result<(), StoreError> {
     // The record's own attempts are borrowed; only a replaced record's come from the ledger.
     let mut attempts: Vec<(&str, i64, Cow<'_, AttemptRecord>)> = Vec::new();
     let mut jobs = Vec::new();
     for chunk in chunks(records) {
         let inserted = insert_prompts(conn, chunk).await?;
-        for &(record, give_up_after) in chunk {
+        for &(record, job) in chunk {
             // Taken ids are rare: a retry of a failed prompt under the caller's own id.
             let earlier = if inserted.contains(record.prompt_id.as_str()) {
                 Vec::new()
@@ -95,9 +92,9 @@ async fn write_group(
             let all = (earlier.into_iter().map(Cow::Owned))
                 .chain(record.attempts.iter().map(Cow::Borrowed));
             attempts.extend((0_i64..).zip(all).map(|(seq, a)| (key, seq, a)));
-            if let Some(give_up_after) = give_up_after {
+            if let Some(job) = job {
                 if record.correlation == CorrelationState::Pending {
-                    jobs.push((record, give_up_after));
+                    jobs.push((record, job));
                 }
             }
         }
@@ -111,8 +108,8 @@ async fn write_group(
     }
     for chunk in chunks(&jobs) {
         let mut query = sqlx::query(JOBS.sql(chunk.len()));
-        for (record, give_up_after) in chunk {
-            query = bind_job!(query, *record, *give_up_after, ts);
+        for (record, job) in chunk {
+            query = bind_job!(query, *record, *job, ts);
         }
         query.execute(&mut *conn).await?;
     }
@@ -122,7 +119,7 @@ async fn write_group(
 /// Inserts what it can of `chunk` and returns the ids that went in (the others are taken).
 async fn insert_prompts(
     conn: &mut SqliteConnection,
-    chunk: &[(&PromptRecord, Option<Duration>)],
+    chunk: &[(&PromptRecord, Option<&NewJob>)],
 ) -> Result<HashSet<String>, StoreError> {
     let mut query = sqlx::query_scalar::<_, String>(PROMPTS.sql(chunk.len()));
     for (record, _) in chunk {
@@ -300,7 +297,7 @@ mod tests {
         for (statement, columns) in [
             (&*PROMPTS, 20),
             (&*ATTEMPTS, 9),
-            (&*JOBS, 6),
+            (&*JOBS, 8),
             (&*CORRELATIONS, 5),
             (&*DELETE_JOBS, 1),
         ] {

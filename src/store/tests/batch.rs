@@ -7,7 +7,8 @@ use time::OffsetDateTime;
 
 use super::{fixtures::delivered, store_tests};
 use crate::store::{
-    BatchWriter, CorrelationState, CorrelationUpdate, LedgerWrite, PromptRecord, PromptStore,
+    BatchWriter, CorrelationState, CorrelationUpdate, LedgerWrite, NewJob, PromptRecord,
+    PromptStore,
 };
 
 store_tests!(
@@ -21,7 +22,10 @@ store_tests!(
 fn with_job(record: &PromptRecord) -> LedgerWrite {
     LedgerWrite::Record {
         record: Box::new(record.clone()),
-        job_give_up_after: Some(Duration::from_secs(60)),
+        job: Some(NewJob {
+            give_up_after: Duration::from_secs(60),
+            lease: None,
+        }),
     }
 }
 

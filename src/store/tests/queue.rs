@@ -8,7 +8,10 @@ use super::{
     fixtures::{delivered, failed},
     store_tests,
 };
-use crate::store::{CorrelationState, CorrelationUpdate, PromptStore};
+use crate::store::{
+    CorrelationClaim, CorrelationState, CorrelationUpdate, JobLease, LedgerWrite, NewJob,
+    PromptRecord, PromptStore,
+};
 
 store_tests!(
     pending_record_creates_a_claimable_job,
@@ -16,6 +19,7 @@ store_tests!(
     concurrent_claimers_never_share_a_job,
     a_final_update_removes_the_job,
     reschedule_defers_the_job,
+    a_job_written_leased_is_its_holders_until_the_lease_runs_out,
 );
 
 const LONG: Duration = Duration::from_secs(60);
@@ -69,6 +73,50 @@ async fn pending_record_creates_a_claimable_job(store: Arc<dyn PromptStore>) {
         .await
         .unwrap()
         .is_empty());
+}
+
+async fn insert_leased(
+    store: &dyn PromptStore,
+    record: &PromptRecord,
+    owner: &str,
+    lease: Duration,
+) {
+    let job = NewJob {
+        give_up_after: LONG,
+        lease: Some(JobLease::from_now(owner.into(), lease)),
+    };
+    let write = LedgerWrite::Record {
+        record: Box::new(record.clone()),
+        job: Some(job),
+    };
+    store.apply(&[write]).await.unwrap();
+}
+
+async fn a_job_written_leased_is_its_holders_until_the_lease_runs_out(store: Arc<dyn PromptStore>) {
+    let briefly = delivered("agt_1", recent(), 30);
+    insert_leased(store.as_ref(), &briefly, "a", Duration::from_millis(300)).await;
+    let held = delivered("agt_2", recent(), 30);
+    insert_leased(store.as_ref(), &held, "a", LONG).await;
+
+    assert!(store
+        .claim_correlation_jobs("b", LONG, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // The holder is the one that may put it back.
+    assert!(!store
+        .reschedule_correlation(&held.prompt_id, "b", 1, now())
+        .await
+        .unwrap());
+    assert!(store
+        .reschedule_correlation(&held.prompt_id, "a", 1, now() + LONG)
+        .await
+        .unwrap());
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let taken = store.claim_correlation_jobs("b", LONG, 10).await.unwrap();
+    // What the ledger hands another worker is what the holder was handed.
+    assert_eq!(taken, [CorrelationClaim::of_new_job(&briefly, LONG)]);
 }
 
 async fn an_expired_lease_is_taken_over(store: Arc<dyn PromptStore>) {

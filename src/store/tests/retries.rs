@@ -6,7 +6,7 @@ use super::{
     fixtures::{base_time, delivered, failed, json, via_fallback},
     store_tests,
 };
-use crate::store::{DeliveryStatus, LedgerWrite, PromptStore};
+use crate::store::{DeliveryStatus, LedgerWrite, NewJob, PromptStore};
 
 store_tests!(
     a_retry_replaces_the_failed_record_and_keeps_its_attempts,
@@ -81,7 +81,10 @@ async fn a_failure_and_its_retry_in_one_batch_leave_one_record(store: Arc<dyn Pr
         .into_iter()
         .map(|record| LedgerWrite::Record {
             record: Box::new(record),
-            job_give_up_after: Some(GIVE_UP),
+            job: Some(NewJob {
+                give_up_after: GIVE_UP,
+                lease: None,
+            }),
         })
         .collect();
     store.apply(&writes).await.unwrap();
