@@ -117,15 +117,29 @@ async fn write_group(
 }
 
 /// Inserts what it can of `chunk` and returns the ids that went in (the others are taken).
-async fn insert_prompts(
+async fn insert_prompts<'a>(
     conn: &mut SqliteConnection,
-    chunk: &[(&PromptRecord, Option<&NewJob>)],
-) -> Result<HashSet<String>, StoreError> {
-    let mut query = sqlx::query_scalar::<_, String>(PROMPTS.sql(chunk.len()));
+    chunk: &[(&'a PromptRecord, Option<&NewJob>)],
+) -> Result<HashSet<&'a str>, StoreError> {
+    let mut query = sqlx::query(PROMPTS.sql(chunk.len()));
     for (record, _) in chunk {
         query = bind_prompt!(query, *record, ts);
     }
-    Ok(query.fetch_all(&mut *conn).await?.into_iter().collect())
+    match query.execute(&mut *conn).await {
+        Ok(_) => return Ok(chunk.iter().map(|(r, _)| r.prompt_id.as_str()).collect()),
+        // An id is taken (rare: a retry of a failed prompt under its own id). SQLite has
+        // undone just that statement, so the records go in one by one to learn which.
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {}
+        Err(error) => return Err(error.into()),
+    }
+    let mut inserted = HashSet::new();
+    for (record, _) in chunk {
+        let query = bind_prompt!(sqlx::query(INSERT_PROMPT), *record, ts);
+        if query.execute(&mut *conn).await?.rows_affected() > 0 {
+            inserted.insert(record.prompt_id.as_str());
+        }
+    }
+    Ok(inserted)
 }
 
 async fn update_correlations(
@@ -182,9 +196,11 @@ fn chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
 }
 
 /// The batch's statements, written once for every chunk size.
+/// All of a chunk's records, failing whole if any id is taken: without `ON CONFLICT` and
+/// `RETURNING`, which would have SQLite build a temporary B-tree for every statement.
 static PROMPTS: LazyLock<MultiRow> = LazyLock::new(|| {
     let insert = Template::of(INSERT_PROMPT);
-    MultiRow::new(|rows| format!("{} RETURNING prompt_id", insert.rows(rows)))
+    MultiRow::new(|rows| insert.rows_without_tail(rows))
 });
 static ATTEMPTS: LazyLock<MultiRow> = LazyLock::new(|| {
     let insert = Template::of(INSERT_ATTEMPT);
@@ -274,7 +290,12 @@ impl Template {
     }
 
     fn rows(&self, rows: usize) -> String {
-        format!("{}{}{}", self.head, repeat(&self.row, rows), self.tail)
+        format!("{}{}", self.rows_without_tail(rows), self.tail)
+    }
+
+    /// Without what follows the values (`ON CONFLICT ...`).
+    fn rows_without_tail(&self, rows: usize) -> String {
+        format!("{}{}", self.head, repeat(&self.row, rows))
     }
 }
 
@@ -289,6 +310,10 @@ mod tests {
         assert_eq!(
             insert.rows(3),
             "INSERT INTO t (a, b, c) VALUES (?, ?, 0), (?, ?, 0), (?, ?, 0) ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(
+            insert.rows_without_tail(2),
+            "INSERT INTO t (a, b, c) VALUES (?, ?, 0), (?, ?, 0)"
         );
     }
 

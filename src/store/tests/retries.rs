@@ -12,6 +12,7 @@ store_tests!(
     a_retry_replaces_the_failed_record_and_keeps_its_attempts,
     a_delivered_record_is_never_replaced,
     a_failure_and_its_retry_in_one_batch_leave_one_record,
+    a_retry_among_new_records_in_one_batch_replaces_its_failed_record,
 );
 
 const GIVE_UP: Duration = Duration::from_secs(60);
@@ -99,4 +100,39 @@ async fn a_failure_and_its_retry_in_one_batch_leave_one_record(store: Arc<dyn Pr
     assert_eq!(read.attempts[0].outcome, "server_error");
     assert!(store.get(other.prompt_id.as_str()).await.unwrap().is_some());
     assert_eq!(store.pending_correlations().await.unwrap(), 2);
+}
+
+async fn a_retry_among_new_records_in_one_batch_replaces_its_failed_record(
+    store: Arc<dyn PromptStore>,
+) {
+    let mut first = failed(delivered("agt_1", base_time(), 30));
+    first.attempts[0].outcome = "server_error";
+    store.insert(first.clone()).await.unwrap();
+    let mut retry = delivered("agt_1", base_time() + time::Duration::seconds(5), 30);
+    retry.prompt_id = first.prompt_id.clone();
+    retry.primary_prompt_id = first.primary_prompt_id.clone();
+    // Four distinct records: written as one statement, which the taken id makes fail.
+    let others: Vec<_> = (2..5)
+        .map(|n| delivered(&format!("agt_{n}"), base_time(), 30))
+        .collect();
+    let writes: Vec<LedgerWrite> = std::iter::once(retry)
+        .chain(others.iter().cloned())
+        .map(|record| LedgerWrite::Record {
+            record: Box::new(record),
+            job: None,
+        })
+        .collect();
+    store.apply(&writes).await.unwrap();
+
+    let read = store.get(first.prompt_id.as_str()).await.unwrap().unwrap();
+    assert_eq!(read.status, DeliveryStatus::Delivered);
+    assert_eq!(
+        read.attempts.len(),
+        2,
+        "the failure's attempt, then the retry's"
+    );
+    for other in &others {
+        let stored = store.get(other.prompt_id.as_str()).await.unwrap().unwrap();
+        assert_eq!(stored.agent_id, other.agent_id);
+    }
 }
