@@ -6,6 +6,7 @@ mod batch;
 mod fixtures;
 mod harness;
 mod keys;
+mod migrations;
 mod queue;
 mod records;
 mod retries;
