@@ -13,7 +13,7 @@ use outcome::failure_code;
 pub use outcome::SubmitError;
 
 use crate::{
-    correlation::{CorrelationQueue, Reservation},
+    correlation::CorrelationQueue,
     delivery::{Deliverer, Failure, Leg},
     domain::{Priority, PromptId, PromptRequest, ValidationLimits},
     eligibility::EligibilityPolicy,
@@ -299,7 +299,7 @@ impl PromptService {
             return;
         }
         match handoff {
-            Some((reservation, claim)) => Reservation::hand_over(reservation, claim),
+            Some((reservation, claim)) => reservation.hand_over(claim),
             None if pending => self.correlation.wake(),
             None => {}
         }

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use sqlx::{sqlite::SqlitePoolOptions, Row};
 
-use crate::store::{connect, LedgerOptions, PromptStore};
+use crate::store::{connect, LedgerOptions};
 
 /// A ledger file written by the first schema, then opened by the service, which migrates it.
 #[tokio::test]
