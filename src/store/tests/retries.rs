@@ -6,7 +6,7 @@ use super::{
     fixtures::{base_time, delivered, failed, json, via_fallback},
     store_tests,
 };
-use crate::store::{DeliveryStatus, LedgerWrite, NewJob, PromptStore};
+use crate::store::{DeliveryStatus, LedgerWrite, NewJob, PromptRecord, PromptStore};
 
 store_tests!(
     a_retry_replaces_the_failed_record_and_keeps_its_attempts,
@@ -71,25 +71,32 @@ async fn a_delivered_record_is_never_replaced(store: Arc<dyn PromptStore>) {
     assert_eq!(store.pending_correlations().await.unwrap(), 1);
 }
 
-async fn a_failure_and_its_retry_in_one_batch_leave_one_record(store: Arc<dyn PromptStore>) {
+/// A failed delivery, and its retry under the same ids, delivered five seconds later.
+fn failure_and_retry() -> (PromptRecord, PromptRecord) {
     let mut first = failed(delivered("agt_1", base_time(), 30));
     first.attempts[0].outcome = "server_error";
     let mut retry = delivered("agt_1", base_time() + time::Duration::seconds(5), 30);
     retry.prompt_id = first.prompt_id.clone();
     retry.primary_prompt_id = first.primary_prompt_id.clone();
-    let other = delivered("agt_2", base_time(), 30);
-    let writes: Vec<LedgerWrite> = [first.clone(), retry, other.clone()]
-        .into_iter()
+    (first, retry)
+}
+
+/// Applies `records` in one batch, each with a correlation job when `jobs`.
+async fn apply_batch(store: &dyn PromptStore, records: Vec<PromptRecord>, jobs: bool) {
+    let writes: Vec<LedgerWrite> = (records.into_iter())
         .map(|record| LedgerWrite::Record {
             record: Box::new(record),
-            job: Some(NewJob {
+            job: jobs.then_some(NewJob {
                 give_up_after: GIVE_UP,
                 lease: None,
             }),
         })
         .collect();
     store.apply(&writes).await.unwrap();
+}
 
+/// The record under `first`'s id is the retry's, with the failure's attempt first.
+async fn assert_replaced(store: &dyn PromptStore, first: &PromptRecord) {
     let read = store.get(first.prompt_id.as_str()).await.unwrap().unwrap();
     assert_eq!(read.status, DeliveryStatus::Delivered);
     assert_eq!(
@@ -98,6 +105,19 @@ async fn a_failure_and_its_retry_in_one_batch_leave_one_record(store: Arc<dyn Pr
         "the failure's attempt, then the retry's"
     );
     assert_eq!(read.attempts[0].outcome, "server_error");
+}
+
+async fn a_failure_and_its_retry_in_one_batch_leave_one_record(store: Arc<dyn PromptStore>) {
+    let (first, retry) = failure_and_retry();
+    let other = delivered("agt_2", base_time(), 30);
+    apply_batch(
+        store.as_ref(),
+        vec![first.clone(), retry, other.clone()],
+        true,
+    )
+    .await;
+
+    assert_replaced(store.as_ref(), &first).await;
     assert!(store.get(other.prompt_id.as_str()).await.unwrap().is_some());
     assert_eq!(store.pending_correlations().await.unwrap(), 2);
 }
@@ -105,32 +125,18 @@ async fn a_failure_and_its_retry_in_one_batch_leave_one_record(store: Arc<dyn Pr
 async fn a_retry_among_new_records_in_one_batch_replaces_its_failed_record(
     store: Arc<dyn PromptStore>,
 ) {
-    let mut first = failed(delivered("agt_1", base_time(), 30));
-    first.attempts[0].outcome = "server_error";
+    let (first, retry) = failure_and_retry();
     store.insert(first.clone()).await.unwrap();
-    let mut retry = delivered("agt_1", base_time() + time::Duration::seconds(5), 30);
-    retry.prompt_id = first.prompt_id.clone();
-    retry.primary_prompt_id = first.primary_prompt_id.clone();
     // Four distinct records: written as one statement, which the taken id makes fail.
     let others: Vec<_> = (2..5)
         .map(|n| delivered(&format!("agt_{n}"), base_time(), 30))
         .collect();
-    let writes: Vec<LedgerWrite> = std::iter::once(retry)
+    let batch = std::iter::once(retry)
         .chain(others.iter().cloned())
-        .map(|record| LedgerWrite::Record {
-            record: Box::new(record),
-            job: None,
-        })
         .collect();
-    store.apply(&writes).await.unwrap();
+    apply_batch(store.as_ref(), batch, false).await;
 
-    let read = store.get(first.prompt_id.as_str()).await.unwrap().unwrap();
-    assert_eq!(read.status, DeliveryStatus::Delivered);
-    assert_eq!(
-        read.attempts.len(),
-        2,
-        "the failure's attempt, then the retry's"
-    );
+    assert_replaced(store.as_ref(), &first).await;
     for other in &others {
         let stored = store.get(other.prompt_id.as_str()).await.unwrap().unwrap();
         assert_eq!(stored.agent_id, other.agent_id);
