@@ -195,7 +195,8 @@ fn chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
-/// The batch's statements, written once for every chunk size.
+// The batch's statements, written once for every chunk size.
+
 /// All of a chunk's records, failing whole if any id is taken: without `ON CONFLICT` and
 /// `RETURNING`, which would have SQLite build a temporary B-tree for every statement.
 static PROMPTS: LazyLock<MultiRow> = LazyLock::new(|| {
