@@ -8,7 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 /// The JSON body of every error response (for the API description).
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -140,16 +140,18 @@ impl ApiError {
         }
     }
 
-    /// Extra fields beside `error` and `code`, so callers need not parse messages.
-    fn details(&self) -> Map<String, Value> {
-        let mut extra = Map::new();
+    /// The body: `error` and `code`, and the fields that spare callers parsing messages.
+    fn wire(&self) -> WireError<'_> {
+        let mut wire = WireError {
+            error: self,
+            code: self.code(),
+            field: None,
+            reason: None,
+            prompt_id: None,
+        };
         match self {
-            ApiError::InvalidField { field, .. } => {
-                extra.insert("field".into(), json!(field));
-            }
-            ApiError::Ineligible { reason } => {
-                extra.insert("reason".into(), json!(reason));
-            }
+            ApiError::InvalidField { field, .. } => wire.field = Some(field),
+            ApiError::Ineligible { reason } => wire.reason = Some(reason),
             ApiError::UpstreamRateLimited { prompt_id, .. }
             | ApiError::UpstreamUnavailable { prompt_id, .. }
             | ApiError::UpstreamAuth { prompt_id }
@@ -157,13 +159,34 @@ impl ApiError {
             | ApiError::UpstreamFailed { prompt_id }
             | ApiError::UpstreamTimeout {
                 prompt_id: Some(prompt_id),
-            } => {
-                extra.insert("promptId".into(), json!(prompt_id));
-            }
+            } => wire.prompt_id = Some(prompt_id),
             _ => {}
         }
-        extra
+        wire
     }
+}
+
+/// [`ErrorBody`] as written: borrowed from the error, absent fields left out, and the
+/// message formatted straight into the output.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireError<'a> {
+    #[serde(serialize_with = "serialize_display")]
+    error: &'a ApiError,
+    code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_id: Option<&'a str>,
+}
+
+fn serialize_display<S: serde::Serializer>(
+    value: &&ApiError,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }
 
 /// `Retry-After` takes whole seconds; round up so a caller never retries too early.
@@ -173,18 +196,15 @@ pub fn retry_after_secs(wait: &Duration) -> u64 {
 }
 
 impl ApiError {
-    /// The JSON body of the response.
+    /// The JSON body of the response, as a value (to keep for a replay).
     pub fn body(&self) -> Value {
-        let mut body = self.details();
-        body.insert("error".into(), json!(self.to_string()));
-        body.insert("code".into(), json!(self.code()));
-        Value::Object(body)
+        serde_json::to_value(self.wire()).unwrap_or_default()
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status(), Json(self.body())).into_response();
+        let mut response = (self.status(), Json(self.wire())).into_response();
         if matches!(self, ApiError::Unauthorized) {
             response
                 .headers_mut()
@@ -212,5 +232,32 @@ mod tests {
         assert_eq!(retry_after_secs(&Duration::ZERO), 0);
         // A bucket refilling too slowly to say saturates instead of overflowing.
         assert_eq!(retry_after_secs(&Duration::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn the_body_has_the_message_the_code_and_only_the_fields_that_apply() {
+        let invalid = ApiError::InvalidField {
+            field: "priority".into(),
+            message: "priority must be HIGH, MEDIUM or LOW, got \"URGENT\"".into(),
+        };
+        assert_eq!(
+            invalid.body(),
+            serde_json::json!({
+                "error": "priority must be HIGH, MEDIUM or LOW, got \"URGENT\"",
+                "code": "invalid_field",
+                "field": "priority",
+            })
+        );
+        let failed = ApiError::UpstreamFailed {
+            prompt_id: "p-1".into(),
+        };
+        assert_eq!(
+            failed.body(),
+            serde_json::json!({
+                "error": "the tenant did not accept the prompt or its fallback",
+                "code": "upstream_failed",
+                "promptId": "p-1",
+            })
+        );
     }
 }

@@ -69,19 +69,25 @@ fn is_json(req: &Request) -> bool {
     let Ok(content_type) = content_type.to_str() else {
         return false;
     };
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    let subtype = subtype.as_bytes();
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case(b"json")
+            || subtype.len() >= 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case(b"+json"))
 }
 
-/// Deserialises with the path of the failing field, so "sentiment: invalid type..." rather
-/// than an error about the whole body.
+/// Deserialises a body; a failure names the path of the failing field, so "sentiment:
+/// invalid type..." rather than an error about the whole body.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Tracking the path costs on every field, so only a body that fails is parsed again
+    // to say where.
+    serde_json::from_slice(bytes).or_else(|_| parse_for_error(bytes))
+}
+
+fn parse_for_error<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -126,6 +132,38 @@ mod tests {
         let err = parse::<Body>(br#"{"sentiment": "sad"}"#).unwrap_err();
         assert_eq!(err.code(), "invalid_field");
         assert!(err.to_string().contains("sentiment: invalid type"), "{err}");
+    }
+
+    #[test]
+    fn json_media_types_are_recognised_in_any_case() {
+        let with = |content_type: &str| {
+            Request::builder()
+                .header(header::CONTENT_TYPE, content_type)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        for accepted in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            " application/problem+JSON ",
+        ] {
+            assert!(is_json(&with(accepted)), "{accepted}");
+        }
+        for refused in [
+            "text/json",
+            "application/jsonp",
+            "application",
+            "multipart/x+json",
+        ] {
+            assert!(!is_json(&with(refused)), "{refused}");
+        }
+        assert!(!is_json(&Request::new(axum::body::Body::empty())));
+    }
+
+    #[test]
+    fn a_valid_body_parses_whole() {
+        let body = parse::<Body>(br#"{"sentiment": -0.5}"#).unwrap();
+        assert_eq!(body.sentiment, Some(-0.5));
     }
 
     #[test]

@@ -1,50 +1,61 @@
 //! Inbound auth: `Authorization: Bearer <key>` against the configured API keys.
 
-use std::sync::Arc;
+use std::{
+    convert::Infallible,
+    future::{ready, Ready},
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use axum::{
-    extract::{Request, State},
+    extract::Request,
     http::header,
-    middleware::Next,
     response::{IntoResponse, Response},
 };
+use futures::future::Either;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tower::{Layer, Service};
 
 use crate::error::ApiError;
 
 /// The accepted keys, kept only as SHA-256 digests: comparing fixed-length digests in
-/// constant time reveals neither a key's content nor its length through timing.
+/// constant time reveals neither a key's content nor its length through timing. Each has
+/// its fingerprint made once, not per request.
 #[derive(Clone, Default)]
 pub struct ApiKeys {
-    digests: Arc<Vec<[u8; 32]>>,
+    known: Arc<Vec<([u8; 32], Arc<str>)>>,
 }
 
 /// Who called, as far as auth knows: a short, non-secret fingerprint of the key used (for
 /// scoping and logs), or `None` when auth is off.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller(pub Option<String>);
+pub struct Caller(pub Option<Arc<str>>);
 
 impl ApiKeys {
     pub fn new(keys: &[SecretString]) -> Self {
+        let known = keys.iter().map(|key| {
+            let digest = digest(key.expose_secret());
+            (digest, Arc::from(hex::encode(&digest[..6])))
+        });
         Self {
-            digests: Arc::new(keys.iter().map(|k| digest(k.expose_secret())).collect()),
+            known: Arc::new(known.collect()),
         }
     }
 
     pub fn is_enabled(&self) -> bool {
-        !self.digests.is_empty()
+        !self.known.is_empty()
     }
 
     /// The matching key's fingerprint. Every configured key is compared, match or not, so
     /// the time taken does not say which key matched either.
-    pub fn verify(&self, presented: &str) -> Option<String> {
+    pub fn verify(&self, presented: &str) -> Option<Arc<str>> {
         let presented = digest(presented);
         let mut found = None;
-        for known in self.digests.iter() {
+        for (known, fingerprint) in self.known.iter() {
             if bool::from(known.ct_eq(&presented)) {
-                found = Some(hex::encode(&known[..6]));
+                found = Some(fingerprint.clone());
             }
         }
         found
@@ -56,26 +67,54 @@ fn digest(key: &str) -> [u8; 32] {
 }
 
 /// Refuses requests without a valid key when keys are configured; records the caller.
-pub async fn require_api_key(
-    State(keys): State<ApiKeys>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    if !keys.is_enabled() {
-        request.extensions_mut().insert(Caller(None));
-        return next.run(request).await;
-    }
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token);
-    match presented.and_then(|key| keys.verify(key)) {
-        Some(fingerprint) => {
-            request.extensions_mut().insert(Caller(Some(fingerprint)));
-            next.run(request).await
+#[derive(Clone)]
+pub struct RequireApiKeyLayer(pub ApiKeys);
+
+impl<S> Layer<S> for RequireApiKeyLayer {
+    type Service = RequireApiKey<S>;
+
+    fn layer(&self, inner: S) -> RequireApiKey<S> {
+        RequireApiKey {
+            inner,
+            keys: self.0.clone(),
         }
-        None => ApiError::Unauthorized.into_response(),
+    }
+}
+
+#[derive(Clone)]
+pub struct RequireApiKey<S> {
+    inner: S,
+    keys: ApiKeys,
+}
+
+impl<S> Service<Request> for RequireApiKey<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Ready<Result<Response, Infallible>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let caller = if self.keys.is_enabled() {
+            let presented = request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(bearer_token);
+            match presented.and_then(|key| self.keys.verify(key)) {
+                Some(fingerprint) => Caller(Some(fingerprint)),
+                None => return Either::Left(ready(Ok(ApiError::Unauthorized.into_response()))),
+            }
+        } else {
+            Caller(None)
+        };
+        request.extensions_mut().insert(caller);
+        Either::Right(self.inner.call(request))
     }
 }
 

@@ -7,32 +7,89 @@ use std::{
 };
 
 use axum::{
-    extract::{MatchedPath, Request},
-    http::Method,
-    middleware::Next,
-    response::Response,
+    extract::Request,
+    http::{Method, Response},
 };
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use crate::metrics::{HttpLabels, Metrics, RouteLabels};
+use crate::metrics::{HttpLabels, Metrics, RouteLabel, RouteLabels};
 
 /// The matched route template, carried on the response so the outer metrics layer (which
 /// runs before routing) can label by it.
 #[derive(Clone)]
-struct RouteTemplate(String);
+struct RouteTemplate(RouteLabel);
 
-/// Route layer: copies the matched path onto the response.
-pub async fn tag_route(request: Request, next: Next) -> Response {
-    let template = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| RouteTemplate(p.as_str().to_owned()));
-    let mut response = next.run(request).await;
-    if let Some(template) = template {
-        response.extensions_mut().insert(template);
+/// Route layer: marks each answer of one route with its template, made once per route.
+#[derive(Clone)]
+pub struct TagRouteLayer(RouteLabel);
+
+impl TagRouteLayer {
+    pub fn new(template: &str) -> Self {
+        Self(RouteLabel(Arc::from(template)))
     }
-    response
+}
+
+impl<S> Layer<S> for TagRouteLayer {
+    type Service = TagRoute<S>;
+
+    fn layer(&self, inner: S) -> TagRoute<S> {
+        TagRoute {
+            inner,
+            template: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct TagRoute<S> {
+    inner: S,
+    template: RouteLabel,
+}
+
+impl<S, B, R> Service<Request<B>> for TagRoute<S>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = Tagged<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        Tagged {
+            inner: self.inner.call(request),
+            template: Some(self.template.clone()),
+        }
+    }
+}
+
+pin_project! {
+    /// The inner response, with the route's template on it.
+    pub struct Tagged<F> {
+        #[pin]
+        inner: F,
+        template: Option<RouteLabel>,
+    }
+}
+
+impl<F, R, E> Future for Tagged<F>
+where
+    F: Future<Output = Result<Response<R>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready!(this.inner.poll(cx))?;
+        if let Some(template) = this.template.take() {
+            response.extensions_mut().insert(RouteTemplate(template));
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// Counts every answer by route template, method and status, and times it. Outside the
@@ -41,11 +98,16 @@ pub async fn tag_route(request: Request, next: Next) -> Response {
 #[derive(Clone)]
 pub struct HttpMetricsLayer {
     metrics: Arc<Metrics>,
+    /// The label of answers no route gave.
+    unmatched: RouteLabel,
 }
 
 impl HttpMetricsLayer {
     pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self { metrics }
+        Self {
+            metrics,
+            unmatched: RouteLabel(Arc::from("unmatched")),
+        }
     }
 }
 
@@ -56,6 +118,7 @@ impl<S> Layer<S> for HttpMetricsLayer {
         HttpMetrics {
             inner,
             metrics: self.metrics.clone(),
+            unmatched: self.unmatched.clone(),
         }
     }
 }
@@ -64,6 +127,7 @@ impl<S> Layer<S> for HttpMetricsLayer {
 pub struct HttpMetrics<S> {
     inner: S,
     metrics: Arc<Metrics>,
+    unmatched: RouteLabel,
 }
 
 impl<S, B, R> Service<Request<B>> for HttpMetrics<S>
@@ -83,6 +147,7 @@ where
             method: method_label(request.method()),
             started: Instant::now(),
             metrics: self.metrics.clone(),
+            unmatched: self.unmatched.clone(),
             inner: self.inner.call(request),
         }
     }
@@ -96,6 +161,7 @@ pin_project! {
         method: &'static str,
         started: Instant,
         metrics: Arc<Metrics>,
+        unmatched: RouteLabel,
     }
 }
 
@@ -109,7 +175,7 @@ where
         let this = self.project();
         let response = ready!(this.inner.poll(cx))?;
         let route = (response.extensions().get::<RouteTemplate>())
-            .map_or_else(|| "unmatched".to_owned(), |t| t.0.clone());
+            .map_or_else(|| this.unmatched.clone(), |t| t.0.clone());
         let metrics = this.metrics;
         metrics
             .http_requests

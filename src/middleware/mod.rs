@@ -6,7 +6,7 @@ mod http_metrics;
 mod overload;
 mod request_id;
 
-pub use auth::{require_api_key, ApiKeys, Caller};
-pub use http_metrics::{tag_route, HttpMetricsLayer};
-pub use overload::{limit_in_flight, InFlightLimit};
+pub use auth::{ApiKeys, Caller, RequireApiKeyLayer};
+pub use http_metrics::{HttpMetricsLayer, TagRouteLayer};
+pub use overload::InFlightLimit;
 pub use request_id::{RequestId, SetRequestIdLayer, REQUEST_ID_HEADER};

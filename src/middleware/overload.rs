@@ -2,14 +2,25 @@
 //! than joining a queue that grows while every caller times out; and a whole request, body
 //! upload included, is bounded in time.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use axum::{
-    extract::{Request, State},
-    middleware::Next,
+    extract::Request,
     response::{IntoResponse, Response},
 };
-use tokio::sync::Semaphore;
+use pin_project_lite::pin_project;
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore},
+    time::Timeout,
+};
+use tower::{Layer, Service};
 
 use crate::{error::ApiError, metrics::Metrics};
 
@@ -20,33 +31,100 @@ pub struct InFlightLimit {
     pub metrics: Arc<Metrics>,
 }
 
-pub async fn limit_in_flight(
-    State(limit): State<InFlightLimit>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Ok(_permit) = limit.permits.clone().try_acquire_owned() else {
-        limit.metrics.overload_rejections.inc();
-        return ApiError::Overloaded.into_response();
-    };
-    let _gauge = InFlightGauge::enter(&limit.metrics);
-    tokio::time::timeout(limit.http_timeout, next.run(request))
-        .await
-        .unwrap_or_else(|_| ApiError::RequestTimeout.into_response())
-}
+impl<S> Layer<S> for InFlightLimit {
+    type Service = LimitInFlight<S>;
 
-/// Counts a request in flight until dropped, so a cancelled request is counted out too.
-struct InFlightGauge<'a>(&'a Metrics);
-
-impl<'a> InFlightGauge<'a> {
-    fn enter(metrics: &'a Metrics) -> Self {
-        metrics.in_flight.inc();
-        Self(metrics)
+    fn layer(&self, inner: S) -> LimitInFlight<S> {
+        LimitInFlight {
+            inner,
+            limit: self.clone(),
+        }
     }
 }
 
-impl Drop for InFlightGauge<'_> {
+#[derive(Clone)]
+pub struct LimitInFlight<S> {
+    inner: S,
+    limit: InFlightLimit,
+}
+
+impl<S> Service<Request> for LimitInFlight<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Limited<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let Ok(permit) = self.limit.permits.clone().try_acquire_owned() else {
+            self.limit.metrics.overload_rejections.inc();
+            return Limited::Refused {
+                response: Some(ApiError::Overloaded.into_response()),
+            };
+        };
+        Limited::Admitted {
+            inner: tokio::time::timeout(self.limit.http_timeout, self.inner.call(request)),
+            _in_flight: InFlight::enter(permit, self.limit.metrics.clone()),
+        }
+    }
+}
+
+pin_project! {
+    /// A refused request's 503, or an admitted one's answer (408 once the time is up).
+    #[project = LimitedProj]
+    pub enum Limited<F> {
+        Refused { response: Option<Response> },
+        Admitted {
+            #[pin]
+            inner: Timeout<F>,
+            _in_flight: InFlight,
+        },
+    }
+}
+
+impl<F> Future for Limited<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            LimitedProj::Refused { response } => Poll::Ready(Ok(response
+                .take()
+                .unwrap_or_else(|| ApiError::Overloaded.into_response()))),
+            LimitedProj::Admitted { inner, .. } => inner.poll(cx).map(|answer| match answer {
+                Ok(answered) => answered,
+                Err(_elapsed) => Ok(ApiError::RequestTimeout.into_response()),
+            }),
+        }
+    }
+}
+
+/// A request's permit, counted in the in-flight gauge until dropped, so a cancelled
+/// request is counted out too.
+pub struct InFlight {
+    _permit: OwnedSemaphorePermit,
+    metrics: Arc<Metrics>,
+}
+
+impl InFlight {
+    fn enter(permit: OwnedSemaphorePermit, metrics: Arc<Metrics>) -> Self {
+        metrics.in_flight.inc();
+        Self {
+            _permit: permit,
+            metrics,
+        }
+    }
+}
+
+impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.dec();
+        self.metrics.in_flight.dec();
     }
 }

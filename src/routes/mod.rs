@@ -13,9 +13,8 @@ use std::{convert::Infallible, sync::Arc, time::Duration};
 use axum::{
     body::Body,
     extract::{DefaultBodyLimit, Request},
-    middleware::{from_fn, from_fn_with_state},
     response::Response,
-    routing::{get, post},
+    routing::{get, post, MethodRouter},
     Extension, Router,
 };
 use tower::{util::BoxCloneSyncService, ServiceBuilder};
@@ -26,8 +25,8 @@ use crate::{
     extract::BodyLimit,
     metrics::Metrics,
     middleware::{
-        limit_in_flight, require_api_key, tag_route, ApiKeys, HttpMetricsLayer, InFlightLimit,
-        RequestId, SetRequestIdLayer,
+        ApiKeys, HttpMetricsLayer, InFlightLimit, RequestId, RequireApiKeyLayer, SetRequestIdLayer,
+        TagRouteLayer,
     },
     service::PromptService,
 };
@@ -87,25 +86,36 @@ pub fn metrics_app(path: &str, source: MetricsSource) -> App {
 }
 
 fn router(parts: RouterParts) -> Router {
-    // Layers added later run first: auth is checked before a concurrency permit is taken.
-    let api = Router::new()
-        .route("/simulate-prompt", post(simulate::simulate_prompt))
-        .route("/prompts", get(ledger::list_prompts))
-        .route("/prompts/export", get(ledger::export_prompts))
-        .route("/prompts/{prompt_id}", get(prompts::get_prompt))
-        .route(
+    // Each route gets its tag and guards as one layer: every layer added to a route is
+    // another boxed service cloned, and another boxed future, per request. Auth is checked
+    // before a concurrency permit is taken; an unmatched path or method gets neither.
+    let guards = ServiceBuilder::new()
+        .layer(RequireApiKeyLayer(parts.api_keys))
+        .layer(parts.in_flight);
+    let api = [
+        ("/simulate-prompt", post(simulate::simulate_prompt)),
+        ("/prompts", get(ledger::list_prompts)),
+        ("/prompts/export", get(ledger::export_prompts)),
+        ("/prompts/{prompt_id}", get(prompts::get_prompt)),
+        (
             "/prompts/{prompt_id}/feedback",
             post(ledger::record_feedback),
-        )
-        .route("/stats", get(ledger::stats))
-        .route("/openapi.json", get(openapi_document))
-        .route_layer(from_fn_with_state(parts.in_flight, limit_in_flight))
-        .route_layer(from_fn_with_state(parts.api_keys, require_api_key))
-        .with_state(parts.service);
+        ),
+        ("/stats", get(ledger::stats)),
+        ("/openapi.json", get(openapi_document)),
+    ]
+    .into_iter()
+    .fold(Router::new(), |api, (path, methods)| {
+        let layers = ServiceBuilder::new()
+            .layer(TagRouteLayer::new(path))
+            .layer(guards.clone());
+        api.route(path, methods.route_layer(layers))
+    })
+    .with_state(parts.service);
     // Probes and scrapes stay open and unthrottled: they must answer under load.
     let mut ops = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .route("/healthz", tagged("/healthz", get(health::healthz)))
+        .route("/readyz", tagged("/readyz", get(health::readyz)))
         .with_state(parts.health);
     if let Some((path, source)) = parts.metrics_route {
         ops = ops.merge(metrics_router(&path, source));
@@ -113,12 +123,18 @@ fn router(parts: RouterParts) -> Router {
     api.merge(ops)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(from_fn(tag_route))
+}
+
+fn tagged<S: Clone + Send + Sync + 'static>(
+    path: &str,
+    methods: MethodRouter<S>,
+) -> MethodRouter<S> {
+    methods.route_layer(TagRouteLayer::new(path))
 }
 
 fn metrics_router(path: &str, source: MetricsSource) -> Router {
     Router::new()
-        .route(path, get(metrics::metrics))
+        .route(path, tagged(path, get(metrics::metrics)))
         .with_state(source)
 }
 

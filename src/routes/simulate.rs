@@ -108,12 +108,14 @@ pub async fn simulate_prompt(
             .or(header),
         Err(error) => return error.into_response(),
     };
-    // Scoped to the caller's key when auth is on, so two clients cannot collide.
-    let scope = caller
-        .and_then(|Extension(Caller(fingerprint))| fingerprint)
-        .unwrap_or_else(|| "-".to_owned());
     let submission = match key {
-        Some(key) => Submission::Keyed(IdempotencyKey { scope, key }),
+        Some(key) => Submission::Keyed(IdempotencyKey {
+            // Scoped to the caller's key when auth is on, so two clients cannot collide.
+            scope: caller
+                .and_then(|Extension(Caller(fingerprint))| fingerprint)
+                .map_or_else(|| "-".to_owned(), |fingerprint| fingerprint.to_string()),
+            key,
+        }),
         // Without a key nothing earlier can decide the answer, so a refusal (most requests
         // under a flood) is answered here, without a delivery task.
         None => match service.admit(&request).await {
