@@ -7,25 +7,21 @@ use std::io::{BufWriter, IsTerminal};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer};
 
 use crate::config::{LogFormat, LogSettings, OtlpSettings};
 
+mod log_writer;
 mod timestamp;
 
-/// Log lines queued for the writer thread at most. The queue is allocated whole up front
-/// (32 bytes a line), so this is memory held for the life of the process: 8192 lines is
-/// 256 KiB, where the library's default of 128 000 holds 4 MiB. Even under a flood of 429s
-/// (one access line each, some 45 000 a second) it lets the writer fall 0.2 s behind.
-const LOG_QUEUE_LINES: usize = 8192;
+use log_writer::{LogWriter, LogWriterGuard};
 
 /// Keeps the log writer and the trace exporter alive; [`Telemetry::shutdown`] flushes the
 /// last log lines and spans.
 #[must_use]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
-    log_writer: Option<WorkerGuard>,
+    log_writer: Option<LogWriterGuard>,
 }
 
 impl Telemetry {
@@ -35,24 +31,43 @@ impl Telemetry {
         if let Some(provider) = self.provider {
             let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
         }
-        // Dropping the guard writes out the lines still queued.
-        drop(self.log_writer);
+        if let Some(writer) = self.log_writer {
+            let dropped = writer.dropped();
+            writer.shutdown();
+            if dropped > 0 {
+                eprintln!("cxone-assist: {dropped} log lines were dropped while the log writer was behind");
+            }
+        }
     }
 }
 
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides the configured level.
 /// Returns quietly if one is already installed (tests build several applications).
 pub fn init(log: &LogSettings, otlp: &OtlpSettings) -> Telemetry {
+    // Lines are buffered for a writer thread that writes them out in one system call every
+    // few milliseconds, instead of each request paying for its own write (log_writer).
+    let Ok((writer, guard)) = LogWriter::spawn(
+        BufWriter::new(std::io::stderr()),
+        log_writer::FLUSH_INTERVAL,
+    ) else {
+        eprintln!("cxone-assist: cannot start the log writer thread; logging to stderr directly");
+        return init_with(log, otlp, std::io::stderr, None);
+    };
+    init_with(log, otlp, writer, Some(guard))
+}
+
+fn init_with<W>(
+    log: &LogSettings,
+    otlp: &OtlpSettings,
+    writer: W,
+    guard: Option<LogWriterGuard>,
+) -> Telemetry
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    // Lines are handed to a writer thread that writes whatever has queued up in one system
-    // call, instead of each request paying for its own write. Should that thread ever fall
-    // LOG_QUEUE_LINES behind, new lines are dropped rather than stall requests.
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .buffered_lines_limit(LOG_QUEUE_LINES)
-        .lossy(true)
-        .finish(BufWriter::new(std::io::stderr()));
     let fmt = fmt::layer()
         .with_writer(writer)
         .with_timer(timestamp::UtcMicros)
@@ -83,7 +98,7 @@ pub fn init(log: &LogSettings, otlp: &OtlpSettings) -> Telemetry {
     }
     Telemetry {
         provider,
-        log_writer: installed.then_some(guard),
+        log_writer: guard.filter(|_| installed),
     }
 }
 
