@@ -12,6 +12,7 @@ use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, Env
 use crate::config::{LogFormat, LogSettings, OtlpSettings};
 
 mod log_writer;
+mod plain_fields;
 mod timestamp;
 
 use log_writer::{LogWriter, LogWriterGuard};
@@ -68,12 +69,14 @@ where
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour codes only help a terminal; in files and pipelines they are noise.
+    let ansi = std::io::stderr().is_terminal();
     let fmt = fmt::layer()
         .with_writer(writer)
         .with_timer(timestamp::UtcMicros)
-        // Colour codes only help a terminal; in files and pipelines they are noise.
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_ansi(ansi);
     let fmt = match log.format {
+        LogFormat::Human if !ansi => fmt.fmt_fields(plain_fields::PlainFields).boxed(),
         LogFormat::Human => fmt.boxed(),
         LogFormat::Json => fmt
             .json()
