@@ -113,10 +113,15 @@ fn router(parts: RouterParts) -> Router {
     })
     .with_state(parts.service);
     // Probes and scrapes stay open and unthrottled: they must answer under load.
-    let mut ops = Router::new()
-        .route("/healthz", tagged("/healthz", get(health::healthz)))
-        .route("/readyz", tagged("/readyz", get(health::readyz)))
-        .with_state(parts.health);
+    let mut ops = [
+        ("/healthz", get(health::healthz)),
+        ("/readyz", get(health::readyz)),
+    ]
+    .into_iter()
+    .fold(Router::new(), |ops, (path, methods)| {
+        ops.route(path, tagged(path, methods))
+    })
+    .with_state(parts.health);
     if let Some((path, source)) = parts.metrics_route {
         ops = ops.merge(metrics_router(&path, source));
     }
