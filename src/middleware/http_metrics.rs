@@ -13,12 +13,13 @@ use axum::{
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
+use super::marked::{Mark, Marked};
 use crate::metrics::{HttpLabels, Metrics, RouteLabel, RouteLabels};
 
 /// The matched route template, carried on the response so the outer metrics layer (which
 /// runs before routing) can label by it.
 #[derive(Clone)]
-struct RouteTemplate(RouteLabel);
+pub struct RouteTemplate(RouteLabel);
 
 /// Route layer: marks each answer of one route with its template, made once per route.
 #[derive(Clone)]
@@ -53,42 +54,23 @@ where
 {
     type Response = Response<R>;
     type Error = S::Error;
-    type Future = Tagged<S::Future>;
+    type Future = Marked<S::Future, RouteTemplate>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        Tagged {
-            inner: self.inner.call(request),
-            template: Some(self.template.clone()),
-        }
+        Marked::new(
+            self.inner.call(request),
+            RouteTemplate(self.template.clone()),
+        )
     }
 }
 
-pin_project! {
-    /// The inner response, with the route's template on it.
-    pub struct Tagged<F> {
-        #[pin]
-        inner: F,
-        template: Option<RouteLabel>,
-    }
-}
-
-impl<F, R, E> Future for Tagged<F>
-where
-    F: Future<Output = Result<Response<R>, E>>,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let mut response = ready!(this.inner.poll(cx))?;
-        if let Some(template) = this.template.take() {
-            response.extensions_mut().insert(RouteTemplate(template));
-        }
-        Poll::Ready(Ok(response))
+impl Mark for RouteTemplate {
+    fn mark<B>(self, response: &mut Response<B>) {
+        response.extensions_mut().insert(self);
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod auth;
 mod http_metrics;
+mod marked;
 mod overload;
 mod request_id;
 

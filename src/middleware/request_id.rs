@@ -1,15 +1,12 @@
 //! `x-request-id`: taken from the caller when it sent a sane one, made up otherwise; returned
 //! on every response, recorded on every log line of the request and passed to the tenant.
 
-use std::{
-    future::Future,
-    pin::Pin,
-    task::{ready, Context, Poll},
-};
+use std::task::{Context, Poll};
 
 use axum::http::{HeaderName, HeaderValue, Request, Response};
-use pin_project_lite::pin_project;
 use tower::{Layer, Service};
+
+use super::marked::{Mark, Marked};
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_LEN: usize = 128;
@@ -44,7 +41,7 @@ where
 {
     type Response = Response<R>;
     type Error = S::Error;
-    type Future = WithRequestId<S::Future>;
+    type Future = Marked<S::Future, Option<IdHeader>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -60,35 +57,16 @@ where
         // A sane id is sent back as it came; a made-up one (a ULID) is always a valid value.
         let header = sent.or_else(|| HeaderValue::from_str(&id).ok());
         request.extensions_mut().insert(RequestId(id));
-        WithRequestId {
-            inner: self.inner.call(request),
-            header,
-        }
+        Marked::new(self.inner.call(request), header.map(IdHeader))
     }
 }
 
-pin_project! {
-    /// The inner response, with the request's id added.
-    pub struct WithRequestId<F> {
-        #[pin]
-        inner: F,
-        header: Option<HeaderValue>,
-    }
-}
+/// The `x-request-id` a response gets.
+pub struct IdHeader(HeaderValue);
 
-impl<F, R, E> Future for WithRequestId<F>
-where
-    F: Future<Output = Result<Response<R>, E>>,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let mut response = ready!(this.inner.poll(cx))?;
-        if let Some(header) = this.header.take() {
-            response.headers_mut().insert(REQUEST_ID_HEADER, header);
-        }
-        Poll::Ready(Ok(response))
+impl Mark for IdHeader {
+    fn mark<B>(self, response: &mut Response<B>) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, self.0);
     }
 }
 
