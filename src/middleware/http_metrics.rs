@@ -1,7 +1,7 @@
 use std::{
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, LazyLock},
     task::{ready, Context, Poll},
     time::Instant,
 };
@@ -21,13 +21,16 @@ use crate::metrics::{HttpLabels, Metrics, RouteLabel, RouteLabels};
 #[derive(Clone)]
 pub struct RouteTemplate(RouteLabel);
 
+/// The label of answers no route gave.
+static UNMATCHED: LazyLock<RouteLabel> = LazyLock::new(|| RouteLabel(Arc::from("unmatched")));
+
 /// Route layer: marks each answer of one route with its template, made once per route.
 #[derive(Clone)]
-pub struct TagRouteLayer(RouteLabel);
+pub struct TagRouteLayer(RouteTemplate);
 
 impl TagRouteLayer {
     pub fn new(template: &str) -> Self {
-        Self(RouteLabel(Arc::from(template)))
+        Self(RouteTemplate(RouteLabel(Arc::from(template))))
     }
 }
 
@@ -45,7 +48,7 @@ impl<S> Layer<S> for TagRouteLayer {
 #[derive(Clone)]
 pub struct TagRoute<S> {
     inner: S,
-    template: RouteLabel,
+    template: RouteTemplate,
 }
 
 impl<S, B, R> Service<Request<B>> for TagRoute<S>
@@ -61,10 +64,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        Marked::new(
-            self.inner.call(request),
-            RouteTemplate(self.template.clone()),
-        )
+        Marked::new(self.inner.call(request), self.template.clone())
     }
 }
 
@@ -80,16 +80,11 @@ impl Mark for RouteTemplate {
 #[derive(Clone)]
 pub struct HttpMetricsLayer {
     metrics: Arc<Metrics>,
-    /// The label of answers no route gave.
-    unmatched: RouteLabel,
 }
 
 impl HttpMetricsLayer {
     pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self {
-            metrics,
-            unmatched: RouteLabel(Arc::from("unmatched")),
-        }
+        Self { metrics }
     }
 }
 
@@ -100,7 +95,6 @@ impl<S> Layer<S> for HttpMetricsLayer {
         HttpMetrics {
             inner,
             metrics: self.metrics.clone(),
-            unmatched: self.unmatched.clone(),
         }
     }
 }
@@ -109,7 +103,6 @@ impl<S> Layer<S> for HttpMetricsLayer {
 pub struct HttpMetrics<S> {
     inner: S,
     metrics: Arc<Metrics>,
-    unmatched: RouteLabel,
 }
 
 impl<S, B, R> Service<Request<B>> for HttpMetrics<S>
@@ -129,7 +122,6 @@ where
             method: method_label(request.method()),
             started: Instant::now(),
             metrics: self.metrics.clone(),
-            unmatched: self.unmatched.clone(),
             inner: self.inner.call(request),
         }
     }
@@ -143,8 +135,7 @@ pin_project! {
         method: &'static str,
         started: Instant,
         metrics: Arc<Metrics>,
-        unmatched: RouteLabel,
-    }
+        }
 }
 
 impl<F, R, E> Future for Recorded<F>
@@ -157,7 +148,7 @@ where
         let this = self.project();
         let response = ready!(this.inner.poll(cx))?;
         let route = (response.extensions().get::<RouteTemplate>())
-            .map_or_else(|| this.unmatched.clone(), |t| t.0.clone());
+            .map_or_else(|| UNMATCHED.clone(), |t| t.0.clone());
         let metrics = this.metrics;
         metrics
             .http_requests

@@ -63,9 +63,7 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let Ok(permit) = self.limit.permits.clone().try_acquire_owned() else {
             self.limit.metrics.overload_rejections.inc();
-            return Limited::Refused {
-                response: Some(ApiError::Overloaded.into_response()),
-            };
+            return Limited::Refused;
         };
         Limited::Admitted {
             inner: tokio::time::timeout(self.limit.http_timeout, self.inner.call(request)),
@@ -78,7 +76,7 @@ pin_project! {
     /// A refused request's 503, or an admitted one's answer (408 once the time is up).
     #[project = LimitedProj]
     pub enum Limited<F> {
-        Refused { response: Option<Response> },
+        Refused,
         Admitted {
             #[pin]
             inner: Timeout<F>,
@@ -95,9 +93,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
-            LimitedProj::Refused { response } => Poll::Ready(Ok(response
-                .take()
-                .unwrap_or_else(|| ApiError::Overloaded.into_response()))),
+            LimitedProj::Refused => Poll::Ready(Ok(ApiError::Overloaded.into_response())),
             LimitedProj::Admitted { inner, .. } => inner.poll(cx).map(|answer| match answer {
                 Ok(answered) => answered,
                 Err(_elapsed) => Ok(ApiError::RequestTimeout.into_response()),

@@ -78,7 +78,9 @@ impl LogWriter {
     }
 }
 
-impl Write for LogWriter {
+// By reference: the formatter asks for a writer per line, and a clone would cost an atomic
+// increment and decrement each.
+impl Write for &LogWriter {
     fn write(&mut self, line: &[u8]) -> io::Result<usize> {
         let mut state = self.shared.lock();
         if state.lines.len() + line.len() > MAX_BUFFER_BYTES {
@@ -103,10 +105,10 @@ impl Write for LogWriter {
 }
 
 impl<'a> MakeWriter<'a> for LogWriter {
-    type Writer = LogWriter;
+    type Writer = &'a LogWriter;
 
-    fn make_writer(&'a self) -> LogWriter {
-        self.clone()
+    fn make_writer(&'a self) -> &'a LogWriter {
+        self
     }
 }
 
@@ -150,9 +152,11 @@ impl LogWriterGuard {
         self.shared.dropped.load(Ordering::Relaxed)
     }
 
-    /// Writes out the buffered lines and waits for the writer thread to end.
-    pub fn shutdown(mut self) {
+    /// Writes out the buffered lines, waits for the writer thread to end, and says how many
+    /// lines were dropped in all.
+    pub fn shutdown(mut self) -> u64 {
         self.stop();
+        self.dropped()
     }
 
     fn stop(&mut self) {
@@ -200,9 +204,9 @@ mod tests {
 
     #[test]
     fn shutdown_writes_every_buffered_line_in_order() {
-        let (mut writer, guard, received) = writer();
-        writer.write_all(b"first\n").unwrap();
-        writer.write_all(b"second\n").unwrap();
+        let (writer, guard, received) = writer();
+        (&writer).write_all(b"first\n").unwrap();
+        (&writer).write_all(b"second\n").unwrap();
         guard.shutdown();
         let written: Vec<u8> = received.try_iter().flatten().collect();
         assert_eq!(written, b"first\nsecond\n");
@@ -210,10 +214,10 @@ mod tests {
 
     #[test]
     fn a_buffer_past_the_early_flush_mark_is_written_without_waiting_for_the_timer() {
-        let (mut writer, _guard, received) = writer();
+        let (writer, _guard, received) = writer();
         let line = [b'x'; 1024];
         for _ in 0..EARLY_FLUSH_BYTES / line.len() {
-            writer.write_all(&line).unwrap();
+            (&writer).write_all(&line).unwrap();
         }
         let written = received.recv_timeout(Duration::from_secs(10)).unwrap();
         assert_eq!(written.len(), EARLY_FLUSH_BYTES);
@@ -246,17 +250,17 @@ mod tests {
             entered,
             release: held,
         };
-        let (mut writer, guard) = LogWriter::spawn(stuck, NEVER).unwrap();
+        let (writer, guard) = LogWriter::spawn(stuck, NEVER).unwrap();
         let line = [b'y'; 1024];
         let early = EARLY_FLUSH_BYTES / line.len();
         for _ in 0..early {
-            writer.write_all(&line).unwrap();
+            (&writer).write_all(&line).unwrap();
         }
         writing.recv_timeout(Duration::from_secs(10)).unwrap();
         // The writer is stuck on the first share: a full buffer more fits, then no more.
         let fit = MAX_BUFFER_BYTES / line.len();
         for _ in 0..fit + 8 {
-            writer.write_all(&line).unwrap();
+            (&writer).write_all(&line).unwrap();
         }
         assert_eq!(guard.dropped(), 8);
         drop(release);

@@ -2,7 +2,7 @@
 //! `SecretString`s whose `Debug` prints a placeholder, and request headers are never recorded,
 //! so no log line or span carries a credential.
 
-use std::io::{BufWriter, IsTerminal};
+use std::io::IsTerminal;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
@@ -33,8 +33,7 @@ impl Telemetry {
             let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
         }
         if let Some(writer) = self.log_writer {
-            let dropped = writer.dropped();
-            writer.shutdown();
+            let dropped = writer.shutdown();
             if dropped > 0 {
                 eprintln!("cxone-assist: {dropped} log lines were dropped while the log writer was behind");
             }
@@ -47,10 +46,9 @@ impl Telemetry {
 pub fn init(log: &LogSettings, otlp: &OtlpSettings) -> Telemetry {
     // Lines are buffered for a writer thread that writes them out in one system call every
     // few milliseconds, instead of each request paying for its own write (log_writer).
-    let Ok((writer, guard)) = LogWriter::spawn(
-        BufWriter::new(std::io::stderr()),
-        log_writer::FLUSH_INTERVAL,
-    ) else {
+    // The buffer is the batching, so stderr itself is the sink.
+    let Ok((writer, guard)) = LogWriter::spawn(std::io::stderr(), log_writer::FLUSH_INTERVAL)
+    else {
         eprintln!("cxone-assist: cannot start the log writer thread; logging to stderr directly");
         return init_with(log, otlp, std::io::stderr, None);
     };
