@@ -82,10 +82,9 @@ impl SqliteStore {
             .foreign_keys(true)
             .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
             // A multi-row statement inside a batch's transaction keeps a statement journal
-            // (the pages it changed, to undo just that statement if it fails). On disk that
-            // is a new file in /var/tmp created, unlinked and written for every such
-            // statement: four `access`, `openat` and `unlink` calls per checkpoint interval
-            // under load (strace). In memory it is a few pages, freed when the statement ends.
+            // (the pages it changed, to undo just that statement if it fails). On disk each
+            // is a file in /var/tmp, created, unlinked and written: under strace, 118 of them
+            // in 6 s at 600 prompts/s, and 9.5 `pwrite`s per prompt where in memory it is 6.1.
             .pragma("temp_store", "MEMORY");
         if !in_memory {
             if let Some(dir) = connect.get_filename().parent() {
