@@ -135,7 +135,7 @@ pin_project! {
         method: &'static str,
         started: Instant,
         metrics: Arc<Metrics>,
-        }
+    }
 }
 
 impl<F, R, E> Future for Recorded<F>

@@ -5,8 +5,10 @@
 //! wake-up of the writer thread. A writer woken per line (as a channel to a blocking
 //! receiver does) costs every request a futex wake, a context switch and a `write`, which
 //! under a flood of 429s (one access line each) is a good part of the answer's CPU. The
-//! thread wakes on a timer, or early when the buffer passes [`EARLY_FLUSH_BYTES`]; past
-//! [`MAX_BUFFER_BYTES`] new lines are dropped and counted rather than stall requests.
+//! first line into an empty buffer wakes the thread, which then waits [`FLUSH_INTERVAL`]
+//! (or until the buffer passes [`EARLY_FLUSH_BYTES`]) for more to join it: one wake-up per
+//! interval under load, none while nothing is logged. Past [`MAX_BUFFER_BYTES`] new lines
+//! are dropped and counted rather than stall requests.
 
 use std::{
     io::{self, Write},
@@ -91,9 +93,10 @@ impl Write for &LogWriter {
         }
         let before = state.lines.len();
         state.lines.extend_from_slice(line);
+        let first = before == 0;
         let crossed = before < EARLY_FLUSH_BYTES && state.lines.len() >= EARLY_FLUSH_BYTES;
         drop(state);
-        if crossed {
+        if first || crossed {
             self.shared.wake.notify_one();
         }
         Ok(line.len())
@@ -126,6 +129,10 @@ fn write_out<W: Write>(shared: &Shared, mut sink: W, interval: Duration) {
     let mut spare = Vec::with_capacity(EARLY_FLUSH_BYTES);
     loop {
         let mut state = shared.lock();
+        // Idle until a first line arrives: a timer here would wake the thread for nothing.
+        while state.lines.is_empty() && !state.stopping {
+            state = (shared.wake.wait(state)).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
         if state.lines.len() < EARLY_FLUSH_BYTES && !state.stopping {
             state = (shared.wake.wait_timeout(state, interval))
                 .map_or_else(|poisoned| poisoned.into_inner().0, |(state, _)| state);
@@ -210,6 +217,18 @@ mod tests {
         guard.shutdown();
         let written: Vec<u8> = received.try_iter().flatten().collect();
         assert_eq!(written, b"first\nsecond\n");
+    }
+
+    #[test]
+    fn a_line_logged_while_idle_is_written_after_the_interval() {
+        let (sent, received) = mpsc::channel();
+        let (writer, _guard) = LogWriter::spawn(Sink(sent), Duration::from_millis(5)).unwrap();
+        // The second line finds the writer idle again, its first share written.
+        for line in [&b"first\n"[..], b"second\n"] {
+            (&writer).write_all(line).unwrap();
+            let written = received.recv_timeout(Duration::from_secs(10)).unwrap();
+            assert_eq!(written, line);
+        }
     }
 
     #[test]
