@@ -33,6 +33,7 @@ pub struct TenantSettings {
     /// Most prompt POSTs in flight to the tenant at once, from this process. Each holds one
     /// pooled connection, so this also bounds the connections (and their buffers) that a
     /// burst of deliveries opens; a delivery past it waits for a slot within its deadline.
+    /// 32 is 320 prompts/s per process against a tenant answering in 100 ms.
     pub max_concurrent_posts: usize,
     /// Tokens are refreshed this long before `expires_in` runs out...
     pub token_refresh_skew_secs: u64,
@@ -53,7 +54,7 @@ impl Default for TenantSettings {
             connect_timeout_ms: 2_000,
             attempt_timeout_ms: 3_000,
             pool_idle_timeout_ms: 50_000,
-            max_concurrent_posts: 64,
+            max_concurrent_posts: 32,
             token_refresh_skew_secs: 100,
             token_refresh_skew_max_fraction: 0.1,
         }
