@@ -6,8 +6,9 @@ use serde::Deserialize;
 #[serde(default, deny_unknown_fields)]
 pub struct CorrelationSettings {
     /// Transcript look-ups running at once in this process, each on a pooled connection to
-    /// the tenant. 16 is 160 look-ups/s against a tenant answering in 100 ms; jobs past
-    /// that wait in the ledger, so a busy minute delays correlation rather than losing it.
+    /// the tenant. 32 is 320 look-ups/s against a tenant answering in 100 ms; jobs past
+    /// that wait in the ledger (and cost a lease each), so a burst delays correlation rather
+    /// than losing it.
     pub workers: usize,
     /// A job gives up when no transcript appeared within this time.
     pub give_up_after_ms: u64,
@@ -26,7 +27,7 @@ pub struct CorrelationSettings {
 impl Default for CorrelationSettings {
     fn default() -> Self {
         Self {
-            workers: 16,
+            workers: 32,
             give_up_after_ms: 60_000,
             backoff_base_ms: 250,
             backoff_max_ms: 5_000,
