@@ -19,6 +19,8 @@
 #   BENCH_API_KEY [bench-inbound-key-0123456789]  inbound API key (INBOUND_API_KEYS, >= 16
 #                           characters) given to the service and sent
 #                           by the load generator; empty = inbound auth off
+#   BENCH_SETTINGS          TOML for the service's settings file, e.g. a
+#                           "[correlation]" table [empty: the built-in defaults]
 #   BENCH_MIMALLOC_ARENA_EAGER_COMMIT [0]  the allocator setting the container image ships
 #   BENCH_BIN               binary to measure [target/release/cxone-assist, built first]
 #   BENCH_SKIP_BUILD=1      do not run `cargo build --release`
@@ -131,7 +133,8 @@ CLK_TCK=$(getconf CLK_TCK)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/cxone-bench.XXXXXX")
 LOGS=$TMP/logs
 mkdir -p "$LOGS"
-: >"$TMP/service.toml" # an empty settings file: built-in defaults, the repo's file not read
+# The built-in defaults (the repo's config file is not read), changed only by BENCH_SETTINGS.
+printf '%s\n' "${BENCH_SETTINGS:-}" >"$TMP/service.toml"
 
 # ---------------------------------------------------------------------------------------------
 # Process bookkeeping: everything started here is stopped on exit

@@ -23,11 +23,12 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     config::CorrelationSettings,
+    domain::PromptId,
     metrics::{CorrelationLabels, Metrics},
     retry::Backoff,
     store::{
         BatchWriter, CorrelationClaim, CorrelationState, CorrelationUpdate, JobLease, LedgerWrite,
-        PromptStore,
+        PendingCommit, PromptStore,
     },
     tenant::{Tenant, TranscriptLookup},
 };
@@ -255,8 +256,15 @@ async fn start(
     };
     let context = context.clone();
     jobs.spawn(async move {
-        look_up(&context, claim).await;
+        let recorded = look_up(&context, claim).await;
+        // The worker is free once its result is queued: a commit under load takes
+        // milliseconds, and a worker waiting for it would look nothing up meanwhile.
         drop(permit);
+        if let Some((prompt_id, commit)) = recorded {
+            if let Err(error) = commit.committed().await {
+                tracing::error!(%error, %prompt_id, "could not record correlation");
+            }
+        }
     });
     true
 }
@@ -291,8 +299,9 @@ impl CorrelationWorker {
     }
 }
 
-/// One transcript look-up for a leased job.
-async fn look_up(context: &Context, claim: CorrelationClaim) {
+/// One transcript look-up for a leased job. A finished job's result is queued for the
+/// ledger, and returned with its commit still to come.
+async fn look_up(context: &Context, claim: CorrelationClaim) -> Option<(PromptId, PendingCommit)> {
     let attempts = claim.attempts + 1;
     let lookup = tokio::select! {
         lookup = context.tenant.fetch_transcript(
@@ -301,7 +310,7 @@ async fn look_up(context: &Context, claim: CorrelationClaim) {
             context.attempt_timeout,
         ) => lookup,
         // The lease lapses and the job is taken up again later.
-        () = context.abort.cancelled() => return,
+        () = context.abort.cancelled() => return None,
     };
     let finished = match lookup {
         TranscriptLookup::Found { transcript_id } => {
@@ -332,7 +341,7 @@ async fn look_up(context: &Context, claim: CorrelationClaim) {
             let next = OffsetDateTime::now_utc() + context.backoff.delay_random(attempts);
             if next <= claim.give_up_at {
                 reschedule(context, &claim, attempts, next).await;
-                return;
+                return None;
             }
             tracing::warn!(prompt_id = %claim.prompt_id, attempts, "no transcript in time; correlation failed");
             CorrelationUpdate {
@@ -347,8 +356,12 @@ async fn look_up(context: &Context, claim: CorrelationClaim) {
         prompt_id: claim.prompt_id.clone(),
         update: finished,
     };
-    if let Err(error) = context.ledger.write(write).await {
-        tracing::error!(%error, prompt_id = %claim.prompt_id, "could not record correlation");
+    match context.ledger.queue(write).await {
+        Ok(commit) => Some((claim.prompt_id, commit)),
+        Err(error) => {
+            tracing::error!(%error, prompt_id = %claim.prompt_id, "could not record correlation");
+            None
+        }
     }
 }
 

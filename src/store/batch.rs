@@ -48,12 +48,27 @@ impl BatchWriter {
 
     /// Queues `write` and waits until it has committed (or failed).
     pub async fn write(&self, write: LedgerWrite) -> Result<(), StoreError> {
+        self.queue(write).await?.committed().await
+    }
+
+    /// Queues `write`, waiting only for room in the queue; the commit is awaited separately.
+    pub async fn queue(&self, write: LedgerWrite) -> Result<PendingCommit, StoreError> {
         let (done, committed) = oneshot::channel();
         self.queue
             .send(Queued { write, done })
             .await
             .map_err(|_| StoreError("the ledger writer has stopped".into()))?;
-        committed.await.unwrap_or_else(|_| {
+        Ok(PendingCommit(committed))
+    }
+}
+
+/// A queued write's commit, still to come.
+pub struct PendingCommit(oneshot::Receiver<Result<(), StoreError>>);
+
+impl PendingCommit {
+    /// Waits until the write has committed (or failed).
+    pub async fn committed(self) -> Result<(), StoreError> {
+        self.0.await.unwrap_or_else(|_| {
             Err(StoreError(
                 "the ledger writer stopped before committing".into(),
             ))

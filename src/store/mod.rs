@@ -29,7 +29,7 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use time::OffsetDateTime;
 
-pub use batch::{BatchWriter, BatchWriterTask};
+pub use batch::{BatchWriter, BatchWriterTask, PendingCommit};
 pub use cursor::Cursor;
 pub use postgres::PostgresStore;
 pub use record::{CorrelationState, CorrelationUpdate, DeliveryStatus, PromptRecord};

@@ -112,3 +112,59 @@ async fn prompts_beyond_what_the_workers_can_take_are_correlated_through_the_led
     let lookups = sent.iter().filter(|r| r.url.path() == TRANSCRIPTS_PATH);
     assert_eq!(lookups.count(), 8);
 }
+
+#[tokio::test]
+async fn a_worker_looks_up_the_next_transcript_while_its_last_result_waits_to_commit() {
+    use sqlx::{Connection, Executor};
+
+    let app = spawn_app_with(|s| s.correlation.workers = 1).await;
+    app.mount_tenant(delivered()).await;
+    Mock::given(method("GET"))
+        .and(path(TRANSCRIPTS_PATH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "tr_8", "interactionId": "int_98765432"}))
+                .set_delay(Duration::from_millis(300)),
+        )
+        .mount(&app.tenant)
+        .await;
+    // Two records committed one after the other, each job handed to the only worker: the
+    // first runs, the second waits for the worker.
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let body: Value = app.post_prompt(&prompt_body()).await.json().await.unwrap();
+        ids.push(body["promptId"].as_str().unwrap().to_owned());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Another writer holds the ledger's write lock, so the first result cannot commit (the
+    // service's writer waits up to its busy timeout of 5 s); reads go on in WAL mode.
+    let mut blocker = sqlx::SqliteConnection::connect(app.database_url())
+        .await
+        .unwrap();
+    blocker.execute("BEGIN IMMEDIATE").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let lookups = loop {
+        let sent = app.tenant.received_requests().await.unwrap();
+        let lookups = sent
+            .iter()
+            .filter(|r| r.url.path() == TRANSCRIPTS_PATH)
+            .count();
+        if lookups == 2 || Instant::now() > deadline {
+            break lookups;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    blocker.execute("ROLLBACK").await.unwrap();
+    assert_eq!(
+        lookups, 2,
+        "the second look-up waited for the first one's commit"
+    );
+
+    for prompt_id in &ids {
+        let record = app
+            .wait_for_record(prompt_id, |r| r["correlation"] != "pending")
+            .await;
+        assert_eq!(record["correlation"], "correlated", "{prompt_id}");
+    }
+}
