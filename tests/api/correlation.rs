@@ -87,15 +87,7 @@ async fn prompts_beyond_what_the_workers_can_take_are_correlated_through_the_led
     // (one running, one waiting); the rest are written free and leased by the poller.
     let app = spawn_app_with(|s| s.correlation.workers = 1).await;
     app.mount_tenant(delivered()).await;
-    Mock::given(method("GET"))
-        .and(path(TRANSCRIPTS_PATH))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"id": "tr_7", "interactionId": "int_98765432"}))
-                .set_delay(Duration::from_millis(50)),
-        )
-        .mount(&app.tenant)
-        .await;
+    mount_transcript(&app, "tr_7", Duration::from_millis(50)).await;
     let body = prompt_body();
     let answers = futures::future::join_all((0..8).map(|_| app.post_prompt(&body))).await;
     for answer in answers {
@@ -108,9 +100,7 @@ async fn prompts_beyond_what_the_workers_can_take_are_correlated_through_the_led
         assert_eq!(record["correlationAttempts"], 1, "{prompt_id}");
     }
     // Each job was looked up once: none was both handed over and leased by the poller.
-    let sent = app.tenant.received_requests().await.unwrap();
-    let lookups = sent.iter().filter(|r| r.url.path() == TRANSCRIPTS_PATH);
-    assert_eq!(lookups.count(), 8);
+    assert_eq!(lookups(&app).await, 8);
 }
 
 #[tokio::test]
@@ -119,15 +109,7 @@ async fn a_worker_looks_up_the_next_transcript_while_its_last_result_waits_to_co
 
     let app = spawn_app_with(|s| s.correlation.workers = 1).await;
     app.mount_tenant(delivered()).await;
-    Mock::given(method("GET"))
-        .and(path(TRANSCRIPTS_PATH))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"id": "tr_8", "interactionId": "int_98765432"}))
-                .set_delay(Duration::from_millis(300)),
-        )
-        .mount(&app.tenant)
-        .await;
+    mount_transcript(&app, "tr_8", Duration::from_millis(300)).await;
     // Two records committed one after the other, each job handed to the only worker: the
     // first runs, the second waits for the worker.
     let mut ids = Vec::new();
@@ -145,11 +127,7 @@ async fn a_worker_looks_up_the_next_transcript_while_its_last_result_waits_to_co
     blocker.execute("BEGIN IMMEDIATE").await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(3);
     let lookups = loop {
-        let sent = app.tenant.received_requests().await.unwrap();
-        let lookups = sent
-            .iter()
-            .filter(|r| r.url.path() == TRANSCRIPTS_PATH)
-            .count();
+        let lookups = lookups(&app).await;
         if lookups == 2 || Instant::now() > deadline {
             break lookups;
         }
@@ -167,4 +145,25 @@ async fn a_worker_looks_up_the_next_transcript_while_its_last_result_waits_to_co
             .await;
         assert_eq!(record["correlation"], "correlated", "{prompt_id}");
     }
+}
+
+/// Every transcript look-up finds `transcript_id`, answered after `delay`.
+async fn mount_transcript(app: &TestApp, transcript_id: &str, delay: Duration) {
+    Mock::given(method("GET"))
+        .and(path(TRANSCRIPTS_PATH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": transcript_id, "interactionId": "int_98765432"}))
+                .set_delay(delay),
+        )
+        .mount(&app.tenant)
+        .await;
+}
+
+/// How many transcript look-ups the tenant has seen.
+async fn lookups(app: &TestApp) -> usize {
+    let sent = app.tenant.received_requests().await.unwrap();
+    sent.iter()
+        .filter(|r| r.url.path() == TRANSCRIPTS_PATH)
+        .count()
 }
