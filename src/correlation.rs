@@ -16,7 +16,7 @@ use std::{sync::Arc, time::Duration};
 
 use time::OffsetDateTime;
 use tokio::{
-    sync::{mpsc, Notify, Semaphore},
+    sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore},
     task::JoinHandle,
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -28,7 +28,7 @@ use crate::{
     retry::Backoff,
     store::{
         BatchWriter, CorrelationClaim, CorrelationState, CorrelationUpdate, JobLease, LedgerWrite,
-        PendingCommit, PromptStore,
+        PromptStore,
     },
     tenant::{Tenant, TranscriptLookup},
 };
@@ -256,14 +256,8 @@ async fn start(
     };
     let context = context.clone();
     jobs.spawn(async move {
-        let recorded = look_up(&context, claim).await;
-        // The worker is free once its result is queued: a commit under load takes
-        // milliseconds, and a worker waiting for it would look nothing up meanwhile.
-        drop(permit);
-        if let Some((prompt_id, commit)) = recorded {
-            if let Err(error) = commit.committed().await {
-                tracing::error!(%error, %prompt_id, "could not record correlation");
-            }
+        if let Some((prompt_id, update)) = look_up(&context, claim).await {
+            record(&context.ledger, prompt_id, update, permit).await;
         }
     });
     true
@@ -299,9 +293,35 @@ impl CorrelationWorker {
     }
 }
 
-/// One transcript look-up for a leased job. A finished job's result is queued for the
-/// ledger, and returned with its commit still to come.
-async fn look_up(context: &Context, claim: CorrelationClaim) -> Option<(PromptId, PendingCommit)> {
+/// Queues a finished look-up's result, frees its worker, then waits for the commit. A commit
+/// under load takes milliseconds, and a worker waiting for it would look nothing up meanwhile.
+async fn record(
+    ledger: &BatchWriter,
+    prompt_id: PromptId,
+    update: CorrelationUpdate,
+    worker: OwnedSemaphorePermit,
+) {
+    let write = LedgerWrite::Correlation {
+        prompt_id: prompt_id.clone(),
+        update,
+    };
+    let committed = match ledger.queue(write).await {
+        Ok(commit) => {
+            drop(worker);
+            commit.committed().await
+        }
+        Err(error) => Err(error),
+    };
+    if let Err(error) = committed {
+        tracing::error!(%error, %prompt_id, "could not record correlation");
+    }
+}
+
+/// One transcript look-up for a leased job; the result to record when the job is finished.
+async fn look_up(
+    context: &Context,
+    claim: CorrelationClaim,
+) -> Option<(PromptId, CorrelationUpdate)> {
     let attempts = claim.attempts + 1;
     let lookup = tokio::select! {
         lookup = context.tenant.fetch_transcript(
@@ -352,17 +372,7 @@ async fn look_up(context: &Context, claim: CorrelationClaim) -> Option<(PromptId
         }
     };
     count(&context.metrics, finished.state);
-    let write = LedgerWrite::Correlation {
-        prompt_id: claim.prompt_id.clone(),
-        update: finished,
-    };
-    match context.ledger.queue(write).await {
-        Ok(commit) => Some((claim.prompt_id, commit)),
-        Err(error) => {
-            tracing::error!(%error, prompt_id = %claim.prompt_id, "could not record correlation");
-            None
-        }
-    }
+    Some((claim.prompt_id, finished))
 }
 
 async fn reschedule(
