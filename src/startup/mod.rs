@@ -261,9 +261,11 @@ impl Application {
         {
             tracing::warn!("deliveries still running at the end of the grace period");
         }
-        self.correlation.shutdown().await;
+        let leases = self.correlation.shutdown().await;
         // Deliveries and look-ups have stopped: commit the last of their writes.
         self.ledger_writer.shutdown().await;
+        // Nothing more is written leased to this process: what it holds is free to take.
+        leases.release().await;
         // `stopping` is cancelled: it makes its last flush and returns.
         let _ = self.refusals_flusher.await;
         if let Some(retention) = self.retention {

@@ -161,6 +161,11 @@ pub trait PromptStore: Send + Sync {
         next_attempt_at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 
+    /// Frees every job `owner` leases, for a worker that is stopping: the next start (or
+    /// another replica) takes them up when they are due rather than when the leases run out.
+    /// How many were freed.
+    async fn release_correlation_leases(&self, owner: &str) -> Result<u64, StoreError>;
+
     /// Claims `(scope, key)` for a request whose body hashes to `request_hash`, for `lease`:
     /// how long the request may take. A claim whose lease ran out (its request died with its
     /// process) or a completed key whose window ended is replaced. Race-free across replicas.

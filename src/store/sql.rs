@@ -166,6 +166,10 @@ pub(super) const RESCHEDULE_JOB: &str = "UPDATE correlation_jobs SET attempts = 
      next_attempt_at = $4, lease_owner = NULL, lease_until = NULL \
      WHERE prompt_id = $1 AND lease_owner = $2";
 
+/// `$1` owner: every job it holds is free again, due when it was due.
+pub(super) const RELEASE_LEASES: &str = "UPDATE correlation_jobs SET lease_owner = NULL, \
+     lease_until = NULL WHERE lease_owner = $1";
+
 pub(super) const SET_CORRELATION_ATTEMPTS: &str =
     "UPDATE prompts SET correlation_attempts = $2 WHERE prompt_id = $1";
 

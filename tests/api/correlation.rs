@@ -125,14 +125,7 @@ async fn a_worker_looks_up_the_next_transcript_while_its_last_result_waits_to_co
         .await
         .unwrap();
     blocker.execute("BEGIN IMMEDIATE").await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let lookups = loop {
-        let lookups = lookups(&app).await;
-        if lookups == 2 || Instant::now() > deadline {
-            break lookups;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let lookups = wait_for_lookups(&app, 2).await;
     blocker.execute("ROLLBACK").await.unwrap();
     assert_eq!(
         lookups, 2,
@@ -145,6 +138,68 @@ async fn a_worker_looks_up_the_next_transcript_while_its_last_result_waits_to_co
             .await;
         assert_eq!(record["correlation"], "correlated", "{prompt_id}");
     }
+}
+
+#[tokio::test]
+async fn correlation_resumes_after_a_restart() {
+    let ledger = temp_ledger();
+    let first = spawn_app_with(|s| {
+        s.store.database_url = ledger.clone();
+        s.correlation.drain_timeout_ms = 100;
+        s.correlation.give_up_after_ms = 60_000;
+        s.correlation.backoff_base_ms = 50;
+    })
+    .await;
+    first.mount_tenant(delivered()).await;
+    Mock::given(method("GET"))
+        .and(path(TRANSCRIPTS_PATH))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&first.tenant)
+        .await;
+    let id = deliver(&first).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    first.stop().await.unwrap();
+
+    let second = spawn_app_with(|s| s.store.database_url = ledger.clone()).await;
+    second.mount_token().await;
+    mount_transcript(&second, "tr_resumed", Duration::ZERO).await;
+    let record = second
+        .wait_for_record(&id, |r| r["correlation"] != "pending")
+        .await;
+    assert_eq!(record["correlation"], "correlated", "{record}");
+    assert_eq!(record["transcriptId"], "tr_resumed");
+}
+
+/// A look-up cut short by shutdown leaves its job free: the next start takes it up at once,
+/// not when the lease (30 s) would have run out.
+#[tokio::test]
+async fn a_look_up_cut_short_by_shutdown_is_resumed_at_the_next_start() {
+    let ledger = temp_ledger();
+    let first = spawn_app_with(|s| {
+        s.store.database_url = ledger.clone();
+        s.correlation.drain_timeout_ms = 100;
+    })
+    .await;
+    first.mount_tenant(delivered()).await;
+    mount_transcript(&first, "tr_too_late", Duration::from_secs(30)).await;
+    let id = deliver(&first).await;
+    assert_eq!(wait_for_lookups(&first, 1).await, 1);
+    first.stop().await.unwrap();
+
+    let second = spawn_app_with(|s| s.store.database_url = ledger.clone()).await;
+    second.mount_token().await;
+    mount_transcript(&second, "tr_resumed", Duration::ZERO).await;
+    let record = second
+        .wait_for_record(&id, |r| r["correlation"] != "pending")
+        .await;
+    assert_eq!(record["correlation"], "correlated", "{record}");
+    assert_eq!(record["transcriptId"], "tr_resumed");
+}
+
+/// Delivers the standard prompt; its id.
+async fn deliver(app: &TestApp) -> String {
+    let body: Value = app.post_prompt(&prompt_body()).await.json().await.unwrap();
+    body["promptId"].as_str().unwrap().to_owned()
 }
 
 /// Every transcript look-up finds `transcript_id`, answered after `delay`.
@@ -166,4 +221,16 @@ async fn lookups(app: &TestApp) -> usize {
     sent.iter()
         .filter(|r| r.url.path() == TRANSCRIPTS_PATH)
         .count()
+}
+
+/// Look-ups seen by the tenant once there are `count` of them, or after 3 s.
+async fn wait_for_lookups(app: &TestApp, count: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let seen = lookups(app).await;
+        if seen >= count || Instant::now() > deadline {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -304,40 +304,6 @@ async fn export_round_trips_as_json_lines_and_csv() {
 }
 
 #[tokio::test]
-async fn correlation_resumes_after_a_restart() {
-    let ledger = temp_ledger();
-    let first = spawn_app_with(|s| {
-        s.store.database_url = ledger.clone();
-        s.correlation.drain_timeout_ms = 100;
-        s.correlation.give_up_after_ms = 60_000;
-        s.correlation.backoff_base_ms = 50;
-    })
-    .await;
-    first.mount_tenant(delivered()).await;
-    Mock::given(method("GET"))
-        .and(path_regex("/transcripts$"))
-        .respond_with(ResponseTemplate::new(404))
-        .mount(&first.tenant)
-        .await;
-    let id = deliver(&first, &prompt_body()).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    first.stop().await.unwrap();
-
-    let second = spawn_app_with(|s| s.store.database_url = ledger.clone()).await;
-    second.mount_token().await;
-    Mock::given(method("GET"))
-        .and(path_regex("/transcripts$"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "tr_resumed"})))
-        .mount(&second.tenant)
-        .await;
-    let record = second
-        .wait_for_record(&id, |r| r["correlation"] != "pending")
-        .await;
-    assert_eq!(record["correlation"], "correlated", "{record}");
-    assert_eq!(record["transcriptId"], "tr_resumed");
-}
-
-#[tokio::test]
 async fn retention_deletes_only_old_records() {
     let app = spawn_app_with(|s| s.store.retention_days = 1).await;
     app.mount_tenant(delivered()).await;

@@ -18,7 +18,7 @@ use sqlx::{
 use time::OffsetDateTime;
 
 use super::{
-    redact, rows::truncate, CorrelationClaim, Feedback, FeedbackOutcome, IdempotencyBegin,
+    redact, rows::truncate, sql, CorrelationClaim, Feedback, FeedbackOutcome, IdempotencyBegin,
     LedgerOptions, LedgerWrite, ListQuery, PromptPage, PromptRecord, PromptStore, Pruned,
     RefusalCount, RefusalKind, StatsQuery, StatsRow, StoreError,
 };
@@ -100,6 +100,14 @@ impl PromptStore for PostgresStore {
     ) -> Result<bool, StoreError> {
         self.reschedule(prompt_id, owner, attempts, next_attempt_at)
             .await
+    }
+
+    async fn release_correlation_leases(&self, owner: &str) -> Result<u64, StoreError> {
+        let released = sqlx::query(sql::RELEASE_LEASES)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(released.rows_affected())
     }
 
     async fn begin_idempotent(

@@ -20,6 +20,7 @@ store_tests!(
     a_final_update_removes_the_job,
     reschedule_defers_the_job,
     a_job_written_leased_is_its_holders_until_the_lease_runs_out,
+    released_leases_are_free_at_once_and_only_the_owners,
 );
 
 const LONG: Duration = Duration::from_secs(60);
@@ -117,6 +118,34 @@ async fn a_job_written_leased_is_its_holders_until_the_lease_runs_out(store: Arc
     let taken = store.claim_correlation_jobs("b", LONG, 10).await.unwrap();
     // What the ledger hands another worker is what the holder was handed.
     assert_eq!(taken, [CorrelationClaim::of_new_job(&briefly, LONG)]);
+}
+
+async fn released_leases_are_free_at_once_and_only_the_owners(store: Arc<dyn PromptStore>) {
+    let written_leased = delivered("agt_1", recent(), 30);
+    insert_leased(store.as_ref(), &written_leased, "a", LONG).await;
+    let others = delivered("agt_2", recent(), 30);
+    insert_leased(store.as_ref(), &others, "b", LONG).await;
+    let claimed = delivered("agt_3", recent(), 30);
+    store.insert_with_job(claimed.clone(), LONG).await.unwrap();
+    assert_eq!(
+        store.claim_correlation_jobs("a", LONG, 10).await.unwrap(),
+        [CorrelationClaim::of_new_job(&claimed, LONG)]
+    );
+
+    assert_eq!(store.release_correlation_leases("a").await.unwrap(), 2);
+    let taken: HashSet<_> = store
+        .claim_correlation_jobs("c", LONG, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.prompt_id)
+        .collect();
+    assert_eq!(
+        taken,
+        HashSet::from([written_leased.prompt_id, claimed.prompt_id]),
+        "long before their leases would have run out; b's lease stands"
+    );
+    assert_eq!(store.release_correlation_leases("a").await.unwrap(), 0);
 }
 
 async fn an_expired_lease_is_taken_over(store: Arc<dyn PromptStore>) {
