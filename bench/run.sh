@@ -21,7 +21,8 @@
 #                           by the load generator; empty = inbound auth off
 #   BENCH_SETTINGS          TOML for the service's settings file, e.g. a
 #                           "[correlation]" table [empty: the built-in defaults]
-#   BENCH_MIMALLOC_ARENA_EAGER_COMMIT [0]  the allocator setting the container image ships
+#   BENCH_MIMALLOC_ARENA_EAGER_COMMIT [0]  allocator settings the container image ships
+#   BENCH_MIMALLOC_PURGE_DELAY [0]
 #   BENCH_BIN               binary to measure [target/release/cxone-assist, built first]
 #   BENCH_SKIP_BUILD=1      do not run `cargo build --release`
 #   BENCH_NGINX_C_MODE      force reference (c)'s mechanism: echo | auth_request [auto]
@@ -250,6 +251,7 @@ start_service() {
         LISTEN_ADDR="127.0.0.1:$PORT" RATE_LIMIT_BURST="$burst" RATE_LIMIT_PER_SECOND="$rate" \
         LOG_LEVEL="$LOG_LEVEL" INBOUND_API_KEYS="$API_KEY" ${BENCH_DATABASE_URL:+DATABASE_URL="$BENCH_DATABASE_URL"} \
         MIMALLOC_ARENA_EAGER_COMMIT="${BENCH_MIMALLOC_ARENA_EAGER_COMMIT-0}" \
+        MIMALLOC_PURGE_DELAY="${BENCH_MIMALLOC_PURGE_DELAY-0}" \
         "${PIN_SERVER[@]}" "$BIN" --config "$TMP/service.toml") >"$SVC_LOG" 2>&1 &
     SVC_PID=$!
     PIDS+=("$SVC_PID")
