@@ -5,13 +5,13 @@
 use std::io::IsTerminal;
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer};
 
 use crate::config::{LogFormat, LogSettings, OtlpSettings};
 
 mod log_writer;
+mod otlp;
 mod plain_fields;
 mod timestamp;
 
@@ -26,8 +26,8 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Exports spans still buffered. The exporter runs on its own thread with a blocking
-    /// client, so this waits off the async workers.
+    /// Exports spans still buffered. The exporter's thread blocks until its last export,
+    /// which runs on the async workers, has finished, so this waits off them.
     pub async fn shutdown(self) {
         if let Some(provider) = self.provider {
             let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
@@ -82,7 +82,7 @@ where
             .with_current_span(true)
             .boxed(),
     };
-    let provider = otlp.endpoint.as_deref().and_then(tracer_provider);
+    let provider = otlp.endpoint.as_deref().and_then(otlp::tracer_provider);
     let traces = provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer().with_tracer(provider.tracer("cxone-assist"))
     });
@@ -100,30 +100,5 @@ where
     Telemetry {
         provider,
         log_writer: guard.filter(|_| installed),
-    }
-}
-
-/// A batch exporter to `{endpoint}/v1/traces`; `None` (with a message) when it cannot be
-/// built, since tracing is optional and must not stop the service.
-fn tracer_provider(endpoint: &str) -> Option<SdkTracerProvider> {
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
-        .build();
-    match exporter {
-        Ok(exporter) => Some(
-            SdkTracerProvider::builder()
-                .with_batch_exporter(exporter)
-                .with_resource(
-                    opentelemetry_sdk::Resource::builder()
-                        .with_service_name("cxone-assist")
-                        .build(),
-                )
-                .build(),
-        ),
-        Err(error) => {
-            eprintln!("cxone-assist: OTLP trace export disabled: {error}");
-            None
-        }
     }
 }

@@ -55,6 +55,8 @@ pub enum TransportError {
     Broken,
 }
 
+impl std::error::Error for TransportError {}
+
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

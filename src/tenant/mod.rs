@@ -5,7 +5,7 @@
 //! `tutorial` speaks the tutorial's endpoints; an adapter for CXone's real API fits the same
 //! trait.
 
-mod http_client;
+pub(crate) mod http_client;
 mod token_cache;
 mod tutorial;
 
