@@ -160,14 +160,7 @@ async fn correlation_resumes_after_a_restart() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     first.stop().await.unwrap();
 
-    let second = spawn_app_with(|s| s.store.database_url = ledger.clone()).await;
-    second.mount_token().await;
-    mount_transcript(&second, "tr_resumed", Duration::ZERO).await;
-    let record = second
-        .wait_for_record(&id, |r| r["correlation"] != "pending")
-        .await;
-    assert_eq!(record["correlation"], "correlated", "{record}");
-    assert_eq!(record["transcriptId"], "tr_resumed");
+    assert_a_restart_correlates(&ledger, &id).await;
 }
 
 /// A look-up cut short by shutdown leaves its job free: the next start takes it up at once,
@@ -186,11 +179,16 @@ async fn a_look_up_cut_short_by_shutdown_is_resumed_at_the_next_start() {
     assert_eq!(wait_for_lookups(&first, 1).await, 1);
     first.stop().await.unwrap();
 
-    let second = spawn_app_with(|s| s.store.database_url = ledger.clone()).await;
+    assert_a_restart_correlates(&ledger, &id).await;
+}
+
+/// A second start on `ledger`, whose tenant has the transcript, correlates `prompt_id`.
+async fn assert_a_restart_correlates(ledger: &str, prompt_id: &str) {
+    let second = spawn_app_with(|s| s.store.database_url = ledger.to_owned()).await;
     second.mount_token().await;
     mount_transcript(&second, "tr_resumed", Duration::ZERO).await;
     let record = second
-        .wait_for_record(&id, |r| r["correlation"] != "pending")
+        .wait_for_record(prompt_id, |r| r["correlation"] != "pending")
         .await;
     assert_eq!(record["correlation"], "correlated", "{record}");
     assert_eq!(record["transcriptId"], "tr_resumed");
