@@ -67,7 +67,8 @@ impl CorrelationQueue {
 impl Reservation {
     /// Hands over the job, once it is committed leased to this worker.
     pub fn hand_over(self, claim: CorrelationClaim) {
-        // A worker that has stopped leaves the job in the ledger until the lease runs out.
+        // A worker that has stopped leaves the job in the ledger, leased until the process
+        // frees its leases on the way out (or, had it died, until the lease runs out).
         let _ = self.permit.send(claim);
     }
 }
