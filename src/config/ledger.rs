@@ -55,6 +55,22 @@ pub struct StoreSettings {
     pub idempotency_window_secs: u64,
     /// Keep prompt content in records; `false` keeps only its SHA-256, for privacy.
     pub store_content: bool,
+    /// When a delivered prompt is answered: once its record has committed (`committed`), or
+    /// once it is queued for the next group commit (`queued`).
+    pub acknowledge: Acknowledge,
+}
+
+/// When a delivered prompt's answer leaves, relative to its record's commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Acknowledge {
+    /// After the commit: a 200 means the record is durable and `GET /prompts/{id}` finds it.
+    #[default]
+    Committed,
+    /// Before it: the commit (and any WAL checkpoint inside it) is off the answer's path, but
+    /// a crash in the few milliseconds before that commit loses the records of prompts whose
+    /// callers were told they were delivered. A graceful shutdown still commits them all.
+    Queued,
 }
 
 impl std::fmt::Debug for StoreSettings {
@@ -66,6 +82,7 @@ impl std::fmt::Debug for StoreSettings {
             .field("prune_interval_secs", &self.prune_interval_secs)
             .field("idempotency_window_secs", &self.idempotency_window_secs)
             .field("store_content", &self.store_content)
+            .field("acknowledge", &self.acknowledge)
             .finish()
     }
 }
@@ -79,6 +96,7 @@ impl Default for StoreSettings {
             prune_interval_secs: 3_600,
             idempotency_window_secs: 86_400,
             store_content: true,
+            acknowledge: Acknowledge::Committed,
         }
     }
 }
@@ -86,6 +104,15 @@ impl Default for StoreSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn acknowledge_is_committed_unless_set_to_queued() {
+        let parse = |toml: &str| toml::from_str::<StoreSettings>(toml).map(|s| s.acknowledge);
+        assert_eq!(parse("").unwrap(), Acknowledge::Committed);
+        assert_eq!(parse("acknowledge = \"queued\"").unwrap(), Acknowledge::Queued);
+        let error = parse("acknowledge = \"soon\"").unwrap_err().to_string();
+        assert!(error.contains("`committed`"), "{error}");
+    }
 
     #[test]
     fn debug_output_hides_the_database_password() {

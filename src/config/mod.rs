@@ -16,7 +16,7 @@ use serde::Deserialize;
 use crate::fake_tenant::FakeTenantSettings;
 
 pub use admission::{EligibilitySettings, RateLimitBackend, RateLimitSettings};
-pub use ledger::{CorrelationSettings, StoreSettings};
+pub use ledger::{Acknowledge, CorrelationSettings, StoreSettings};
 pub use load::{load, ConfigError, LoadOptions};
 pub use tenant::{DeliverySettings, TenantSettings, UiSettings};
 

@@ -13,6 +13,7 @@ use outcome::failure_code;
 pub use outcome::SubmitError;
 
 use crate::{
+    config::Acknowledge,
     correlation::CorrelationQueue,
     delivery::{Deliverer, Failure, Leg},
     domain::{Priority, PromptId, PromptRequest, ValidationLimits},
@@ -50,6 +51,8 @@ pub struct PromptService {
     pub store_content: bool,
     /// A repeated `Idempotency-Key` replays the first answer within this many seconds.
     pub idempotency_window_secs: u64,
+    /// Whether a delivered prompt's answer waits for its record's commit.
+    pub acknowledge: Acknowledge,
 }
 
 /// A prompt the tenant accepted.
@@ -274,7 +277,9 @@ impl PromptService {
     /// Writes the record and, for a delivered prompt, its correlation job in one transaction
     /// (shared with other prompts' writes), then queues the correlation. A delivered prompt
     /// must still get its answer when the ledger cannot be written, so a failure is logged,
-    /// not returned.
+    /// not returned. With [`Acknowledge::Queued`] only the queueing is awaited here; the
+    /// commit and the hand-over after it finish in a task of their own, drained on shutdown
+    /// with the deliveries.
     async fn save(&self, record: PromptRecord) {
         let pending = record.correlation == CorrelationState::Pending;
         // With room at the worker the job is written leased to it and handed over; without,
@@ -294,14 +299,31 @@ impl PromptService {
                 lease: handoff.as_ref().map(|(r, _)| r.lease.clone()),
             }),
         };
-        if let Err(error) = self.ledger.write(write).await {
-            tracing::error!(%error, %prompt_id, "could not record prompt");
-            return;
-        }
-        match handoff {
-            Some((reservation, claim)) => reservation.hand_over(claim),
-            None if pending => self.correlation.wake(),
-            None => {}
+        let commit = match self.ledger.queue(write).await {
+            Ok(commit) => commit,
+            Err(error) => {
+                tracing::error!(%error, %prompt_id, "could not record prompt");
+                return;
+            }
+        };
+        let correlation = self.correlation.clone();
+        let finish = async move {
+            if let Err(error) = commit.committed().await {
+                tracing::error!(%error, %prompt_id, "could not record prompt");
+                return;
+            }
+            match handoff {
+                Some((reservation, claim)) => reservation.hand_over(claim),
+                None if pending => correlation.wake(),
+                None => {}
+            }
+        };
+        match self.acknowledge {
+            Acknowledge::Committed => finish.await,
+            Acknowledge::Queued => {
+                self.tasks
+                    .spawn(tracing::Instrument::in_current_span(finish));
+            }
         }
     }
 

@@ -139,6 +139,7 @@ impl Application {
                 max_content_chars: delivery.max_content_chars,
             },
             store_content: settings.store.store_content,
+            acknowledge: settings.store.acknowledge,
             idempotency_window_secs: settings.store.idempotency_window_secs,
         };
 

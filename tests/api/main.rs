@@ -1,3 +1,4 @@
+mod acknowledge;
 mod bad_input;
 mod correlation;
 mod delivery;
