@@ -26,7 +26,8 @@
 #   BENCH_BIN               binary to measure [target/release/cxone-assist, built first]
 #   BENCH_SKIP_BUILD=1      do not run `cargo build --release`
 #   BENCH_NGINX_C_MODE      force reference (c)'s mechanism: echo | auth_request [auto]
-#   BENCH_ONLY              space-separated subset of: refa refb refc s1 s2 refb_rate s3 s4 s5
+#   BENCH_ONLY              space-separated subset of: refa refb refc s1 s2 refb_rate s2q s3
+#                           s4 s5
 #
 # Only loopback: every server binds 127.0.0.1, every load run is bounded by count or time.
 set -euo pipefail
@@ -43,7 +44,7 @@ RATE=${BENCH_RATE:-1000}
 COLD=${BENCH_COLD:-1000}
 LOG_LEVEL=${BENCH_LOG_LEVEL:-info}
 API_KEY=${BENCH_API_KEY-bench-inbound-key-0123456789}
-ONLY=${BENCH_ONLY:-refa refb refc s1 s2 refb_rate s3 s4 s5}
+ONLY=${BENCH_ONLY:-refa refb refc s1 s2 refb_rate s2q s3 s4 s5}
 HUGE_BURST=1000000000 # "rate limit opened"
 HUGE_RATE=1000000000
 DEFAULT_BURST=10 # the service's default bucket (scenario 3)
@@ -235,7 +236,9 @@ EOF
     wait_http "$FAKE_URL/_fake/stats" "$FAKE_PID"
 }
 
-# start_service NAME BURST PER_SECOND: sets SVC_PID SVC_URL (tenant = FAKE_URL)
+# start_service NAME BURST PER_SECOND: sets SVC_PID SVC_URL (tenant = FAKE_URL); the
+# service also gets the VAR=VALUE pairs in SVC_ENV
+SVC_ENV=()
 start_service() {
     local name=$1 burst=$2 rate=$3
     pick_port
@@ -252,7 +255,7 @@ start_service() {
         LOG_LEVEL="$LOG_LEVEL" INBOUND_API_KEYS="$API_KEY" ${BENCH_DATABASE_URL:+DATABASE_URL="$BENCH_DATABASE_URL"} \
         MIMALLOC_ARENA_EAGER_COMMIT="${BENCH_MIMALLOC_ARENA_EAGER_COMMIT-0}" \
         MIMALLOC_PURGE_DELAY="${BENCH_MIMALLOC_PURGE_DELAY-0}" \
-        "${PIN_SERVER[@]}" "$BIN" --config "$TMP/service.toml") >"$SVC_LOG" 2>&1 &
+        "${SVC_ENV[@]}" "${PIN_SERVER[@]}" "$BIN" --config "$TMP/service.toml") >"$SVC_LOG" 2>&1 &
     SVC_PID=$!
     PIDS+=("$SVC_PID")
     wait_http "$SVC_URL/healthz" "$SVC_PID"
@@ -601,19 +604,35 @@ if want s1; then
     finish_service
 fi
 
-if want s2; then
-    say "scenario 2: latency at ${RATE} req/s open loop (oha -q, --latency-correction), latency_ms=5"
-    start_fake s2 5
-    start_service s2 "$HUGE_BURST" "$HUGE_RATE"
-    run_oha s2-warmup "$SVC_URL/simulate-prompt" "$SVC_AUTH" "$BODY" -q "$RATE" --latency-correction -z "${WARMUP}s" -w -c "$CONNS"
+# latency_scenario ID LABEL [VAR=VALUE...]: scenario 2's open-loop run, the service started
+# with the extra environment given
+latency_scenario() {
+    local id=$1 label=$2
+    shift 2
+    say "scenario $label: latency at ${RATE} req/s open loop (oha -q, --latency-correction), latency_ms=5 $*"
+    start_fake "$id" 5
+    SVC_ENV=("$@")
+    start_service "$id" "$HUGE_BURST" "$HUGE_RATE"
+    SVC_ENV=()
+    run_oha "$id-warmup" "$SVC_URL/simulate-prompt" "$SVC_AUTH" "$BODY" -q "$RATE" --latency-correction -z "${WARMUP}s" -w -c "$CONNS"
     drain_correlation
     snap B "$SVC_PID"
-    run_oha s2 "$SVC_URL/simulate-prompt" "$SVC_AUTH" "$BODY" -q "$RATE" --latency-correction -z "${DURATION}s" -w -c "$CONNS"
+    run_oha "$id" "$SVC_URL/simulate-prompt" "$SVC_AUTH" "$BODY" -q "$RATE" --latency-correction -z "${DURATION}s" -w -c "$CONNS"
     drain_correlation
     snap A "$SVC_PID"
-    common_fields s2 "$SVC_PID"
-    emit "scenario=2-latency $FIELDS correlation_drain_s=$DRAIN_S rate=$RATE tenant_latency_ms=5 tenant_cpu_us_per_req=${RES[s2.fake_cpu]} upstream_posts_per_req=${RES[s2.posts]} upstream_gets_per_req=${RES[s2.gets]}"
+    common_fields "$id" "$SVC_PID"
+    emit "scenario=$label $FIELDS correlation_drain_s=$DRAIN_S rate=$RATE tenant_latency_ms=5 tenant_cpu_us_per_req=${RES[$id.fake_cpu]} upstream_posts_per_req=${RES[$id.posts]} upstream_gets_per_req=${RES[$id.gets]}"
     finish_service
+}
+
+if want s2; then
+    latency_scenario s2 2-latency
+fi
+
+# Scenario 2 again with the opt-in answer before the ledger's commit (README, "The prompt
+# ledger"): what taking the commit off the response path buys.
+if want s2q; then
+    latency_scenario s2q 2q-latency-acknowledge-queued LEDGER_ACKNOWLEDGE=queued
 fi
 
 if want refb_rate; then
@@ -698,6 +717,12 @@ if have s2.p50 && have refb_rate.p50; then
     d99=$(calc %.3f "${RES[s2.p99]} - ${RES[refb_rate.p99]}")
     emit "check=s2-p50-vs-ref-b delta_ms=$d50 target=<=0.5 $(verdict "$d50 <= 0.5")"
     emit "check=s2-p99-vs-ref-b delta_ms=$d99 target=<=1.0 $(verdict "$d99 <= 1.0")"
+fi
+if have s2q.p50 && have refb_rate.p50; then
+    d50=$(calc %.3f "${RES[s2q.p50]} - ${RES[refb_rate.p50]}")
+    d99=$(calc %.3f "${RES[s2q.p99]} - ${RES[refb_rate.p99]}")
+    emit "check=s2q-p50-vs-ref-b delta_ms=$d50 target=<=0.5 $(verdict "$d50 <= 0.5") (LEDGER_ACKNOWLEDGE=queued)"
+    emit "check=s2q-p99-vs-ref-b delta_ms=$d99 target=<=1.0 $(verdict "$d99 <= 1.0") (LEDGER_ACKNOWLEDGE=queued)"
 fi
 if have s3.rej_rps && have refa.rps; then
     r=$(calc %.2f "${RES[s3.rej_rps]} / ${RES[refa.rps]}")

@@ -4,7 +4,7 @@ use std::{collections::HashMap, fmt::Display, str::FromStr};
 
 use secrecy::SecretString;
 
-use super::{LogFormat, Settings};
+use super::{Acknowledge, LogFormat, Settings};
 
 type Apply = fn(&mut Settings, &str) -> Result<(), String>;
 
@@ -64,6 +64,14 @@ pub(super) const VARIABLES: &[(&str, Apply)] = &[
     }),
     ("DATABASE_URL", |s, v| {
         s.store.database_url = v.trim().to_owned();
+        Ok(())
+    }),
+    ("LEDGER_ACKNOWLEDGE", |s, v| {
+        s.store.acknowledge = match v.trim() {
+            "committed" => Acknowledge::Committed,
+            "queued" => Acknowledge::Queued,
+            other => return Err(format!("expected `committed` or `queued`, got `{other}`")),
+        };
         Ok(())
     }),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", |s, v| {
@@ -138,6 +146,7 @@ mod tests {
                 ("ELIGIBILITY_MIN_SENTIMENT", "-0.8"),
                 ("ELIGIBILITY_REQUIRED_SKILLS", "billing, fraud,,"),
                 ("REQUEST_TIMEOUT_MS", "2500"),
+                ("LEDGER_ACKNOWLEDGE", "queued"),
             ]),
         )
         .unwrap();
@@ -147,6 +156,7 @@ mod tests {
         assert_eq!(s.eligibility.min_sentiment, -0.8);
         assert_eq!(s.eligibility.required_skills, ["billing", "fraud"]);
         assert_eq!(s.server.request_timeout_ms, 2500);
+        assert_eq!(s.store.acknowledge, Acknowledge::Queued);
     }
 
     #[test]
@@ -157,5 +167,12 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.starts_with("invalid RATE_LIMIT_BURST: `lots`"), "{err}");
+        let err = apply(
+            &mut Settings::default(),
+            &env(&[("LEDGER_ACKNOWLEDGE", "later")]),
+        )
+        .unwrap_err();
+        assert!(err.starts_with("invalid LEDGER_ACKNOWLEDGE:"), "{err}");
+        assert!(err.contains("`committed` or `queued`"), "{err}");
     }
 }

@@ -109,7 +109,10 @@ mod tests {
     fn acknowledge_is_committed_unless_set_to_queued() {
         let parse = |toml: &str| toml::from_str::<StoreSettings>(toml).map(|s| s.acknowledge);
         assert_eq!(parse("").unwrap(), Acknowledge::Committed);
-        assert_eq!(parse("acknowledge = \"queued\"").unwrap(), Acknowledge::Queued);
+        assert_eq!(
+            parse("acknowledge = \"queued\"").unwrap(),
+            Acknowledge::Queued
+        );
         let error = parse("acknowledge = \"soon\"").unwrap_err().to_string();
         assert!(error.contains("`committed`"), "{error}");
     }
