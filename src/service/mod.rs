@@ -14,7 +14,7 @@ pub use outcome::SubmitError;
 
 use crate::{
     config::Acknowledge,
-    correlation::CorrelationQueue,
+    correlation::{CorrelationQueue, Reservation},
     delivery::{Deliverer, Failure, Leg},
     domain::{Priority, PromptId, PromptRequest, ValidationLimits},
     eligibility::EligibilityPolicy,
@@ -24,7 +24,7 @@ use crate::{
     refusals::RefusalCounter,
     store::{
         BatchWriter, CorrelationClaim, CorrelationState, DeliveryStatus, LedgerWrite, NewJob,
-        PromptRecord, PromptStore, RefusalKind, StoreError,
+        PendingCommit, PromptRecord, PromptStore, RefusalKind, StoreError,
     },
     tenant::OutboundPrompt,
 };
@@ -306,21 +306,15 @@ impl PromptService {
                 return;
             }
         };
-        let correlation = self.correlation.clone();
-        let finish = async move {
-            if let Err(error) = commit.committed().await {
-                tracing::error!(%error, %prompt_id, "could not record prompt");
-                return;
-            }
-            match handoff {
-                Some((reservation, claim)) => reservation.hand_over(claim),
-                None if pending => correlation.wake(),
-                None => {}
-            }
-        };
         match self.acknowledge {
-            Acknowledge::Committed => finish.await,
+            Acknowledge::Committed => {
+                after_commit(commit, handoff, pending, prompt_id, &self.correlation).await;
+            }
             Acknowledge::Queued => {
+                let correlation = self.correlation.clone();
+                let finish = async move {
+                    after_commit(commit, handoff, pending, prompt_id, &correlation).await;
+                };
                 self.tasks
                     .spawn(tracing::Instrument::in_current_span(finish));
             }
@@ -330,6 +324,26 @@ impl PromptService {
     /// Refused requests are counted (per day in the ledger), not recorded one by one.
     pub fn count_refusal(&self, kind: RefusalKind) {
         self.refusals.count(kind);
+    }
+}
+
+/// Once the record has committed, its correlation goes to the worker it was reserved for, or
+/// the poller is woken for it.
+async fn after_commit(
+    commit: PendingCommit,
+    handoff: Option<(Reservation, CorrelationClaim)>,
+    pending: bool,
+    prompt_id: PromptId,
+    correlation: &CorrelationQueue,
+) {
+    if let Err(error) = commit.committed().await {
+        tracing::error!(%error, %prompt_id, "could not record prompt");
+        return;
+    }
+    match handoff {
+        Some((reservation, claim)) => reservation.hand_over(claim),
+        None if pending => correlation.wake(),
+        None => {}
     }
 }
 
