@@ -5,7 +5,9 @@
 //! transaction that started as a reader. The same holds across processes sharing the file,
 //! so two processes never lease the same correlation job.
 
+mod group_statements;
 mod group_writes;
+mod multi_row;
 mod queue;
 mod records;
 
@@ -128,6 +130,10 @@ impl SqliteStore {
         } else {
             SqlitePoolOptions::new()
                 .max_connections(1)
+                // A ping before each transaction is one more hand-off to the connection's
+                // thread per group commit, and tells nothing the transaction's own first
+                // statement would not: a local file has no peer that can go away.
+                .test_before_acquire(false)
                 .acquire_timeout(options.acquire_timeout)
                 .connect_with(connect.pragma("cache_size", WRITER_CACHE_KIB))
                 .await?

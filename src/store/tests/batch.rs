@@ -16,6 +16,7 @@ store_tests!(
     a_failing_write_fails_alone,
     concurrent_correlation_results_each_land_on_their_own_prompt,
     two_results_for_one_prompt_in_one_group_land_in_order,
+    a_result_still_pending_keeps_its_job_beside_final_ones,
     shutdown_commits_what_is_queued_and_refuses_later_writes,
 );
 
@@ -118,6 +119,35 @@ async fn two_results_for_one_prompt_in_one_group_land_in_order(store: Arc<dyn Pr
     assert_eq!(stored.transcript_id.as_deref(), Some("tr_9"));
     assert_eq!(stored.correlation_attempts, 2);
     assert_eq!(store.pending_correlations().await.unwrap(), 0);
+}
+
+async fn a_result_still_pending_keeps_its_job_beside_final_ones(store: Arc<dyn PromptStore>) {
+    let records: Vec<PromptRecord> = (0..3).map(|_| fresh()).collect();
+    let jobs: Vec<LedgerWrite> = records.iter().map(with_job).collect();
+    store.apply(&jobs).await.unwrap();
+    let states = [
+        CorrelationState::Correlated,
+        CorrelationState::Pending,
+        CorrelationState::Failed,
+    ];
+    let results: Vec<LedgerWrite> = (records.iter().zip(states))
+        .map(|(record, state)| LedgerWrite::Correlation {
+            prompt_id: record.prompt_id.clone(),
+            update: CorrelationUpdate {
+                state,
+                transcript_id: (state == CorrelationState::Correlated).then(|| "tr_1".into()),
+                attempts: 1,
+            },
+        })
+        .collect();
+    store.apply(&results).await.unwrap();
+
+    for (record, state) in records.iter().zip(states) {
+        let stored = store.get(record.prompt_id.as_str()).await.unwrap().unwrap();
+        assert_eq!(stored.correlation, state);
+    }
+    // Only the look-up that is to be tried again is still queued.
+    assert_eq!(store.pending_correlations().await.unwrap(), 1);
 }
 
 async fn a_failing_write_fails_alone(store: Arc<dyn PromptStore>) {
