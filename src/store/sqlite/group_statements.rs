@@ -41,21 +41,20 @@ pub(super) static DELETE_JOBS: LazyLock<MultiRow> = LazyLock::new(|| {
 });
 
 /// A chunk of first deliveries (one attempt and a correlation job each): their records,
-/// attempts and jobs in one hand-off to SQLite's thread instead of three. Inside a savepoint,
-/// so that a taken id, which fails the first `INSERT`, leaves nothing of the chunk behind.
+/// attempts and jobs in one hand-off to SQLite's thread instead of three. Only the first
+/// `INSERT` can meet a taken id: attempts and jobs reference their record, so none exists for
+/// an id the records' `INSERT` has just taken. When it fails, SQLite undoes that statement and
+/// sqlx runs none after it, so the chunk leaves nothing behind.
 pub(super) static FIRST_DELIVERIES: LazyLock<MultiRow> = LazyLock::new(|| {
     MultiRow::new(|rows| {
         format!(
-            "SAVEPOINT first_deliveries; {}; {}; {}; RELEASE first_deliveries",
+            "{}; {}; {}",
             PROMPTS.sql(rows),
             ATTEMPTS.sql(rows),
             JOBS.sql(rows)
         )
     })
 });
-/// Undoes what [`FIRST_DELIVERIES`] did before it failed.
-pub(super) const UNDO_FIRST_DELIVERIES: &str =
-    "ROLLBACK TO first_deliveries; RELEASE first_deliveries";
 /// A chunk of final correlation results and the deletion of their jobs, in one hand-off.
 pub(super) static FINISHED_CORRELATIONS: LazyLock<MultiRow> = LazyLock::new(|| {
     MultiRow::new(|rows| format!("{}; {}", CORRELATIONS.sql(rows), DELETE_JOBS.sql(rows)))

@@ -14,8 +14,7 @@ use sqlx::SqliteConnection;
 
 use super::{
     group_statements::{
-        ATTEMPTS, CORRELATIONS, DELETE_JOBS, FINISHED_CORRELATIONS, FIRST_DELIVERIES, JOBS,
-        PROMPTS, UNDO_FIRST_DELIVERIES,
+        ATTEMPTS, CORRELATIONS, DELETE_JOBS, FINISHED_CORRELATIONS, FIRST_DELIVERIES, JOBS, PROMPTS,
     },
     multi_row::chunks,
     records::replace_failed,
@@ -114,12 +113,7 @@ async fn insert_first_deliveries(
     match query.execute(&mut *conn).await {
         Ok(_) => Ok(true),
         // A retry of a failed prompt under its own id: the general path replaces the record.
-        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
-            sqlx::query(UNDO_FIRST_DELIVERIES)
-                .execute(&mut *conn)
-                .await?;
-            Ok(false)
-        }
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Ok(false),
         Err(error) => Err(error.into()),
     }
 }

@@ -13,6 +13,7 @@ store_tests!(
     a_delivered_record_is_never_replaced,
     a_failure_and_its_retry_in_one_batch_leave_one_record,
     a_retry_among_new_records_in_one_batch_replaces_its_failed_record,
+    a_retry_among_first_deliveries_in_one_batch_replaces_its_failed_record,
 );
 
 const GIVE_UP: Duration = Duration::from_secs(60);
@@ -79,6 +80,29 @@ fn failure_and_retry() -> (PromptRecord, PromptRecord) {
     retry.prompt_id = first.prompt_id.clone();
     retry.primary_prompt_id = first.primary_prompt_id.clone();
     (first, retry)
+}
+
+async fn a_retry_among_first_deliveries_in_one_batch_replaces_its_failed_record(
+    store: Arc<dyn PromptStore>,
+) {
+    let (first, retry) = failure_and_retry();
+    store.insert(first.clone()).await.unwrap();
+    // Delivered at the first attempt, with jobs: the shape written in one query, records,
+    // attempts and jobs together, which the taken id makes fail.
+    let others: Vec<_> = (2..5)
+        .map(|n| delivered(&format!("agt_{n}"), base_time(), 30))
+        .collect();
+    let batch = std::iter::once(retry)
+        .chain(others.iter().cloned())
+        .collect();
+    apply_batch(store.as_ref(), batch, true).await;
+
+    assert_replaced(store.as_ref(), &first).await;
+    for other in &others {
+        let stored = store.get(other.prompt_id.as_str()).await.unwrap().unwrap();
+        assert_eq!(stored.attempts.len(), 1, "the attempt is written once");
+    }
+    assert_eq!(store.pending_correlations().await.unwrap(), 4);
 }
 
 /// Applies `records` in one batch, each with a correlation job when `jobs`.
