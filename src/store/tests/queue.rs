@@ -5,7 +5,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 use time::OffsetDateTime;
 
 use super::{
-    fixtures::{delivered, failed},
+    fixtures::{delivered, failed, json, stored},
     store_tests,
 };
 use crate::store::{
@@ -37,6 +37,9 @@ fn recent() -> OffsetDateTime {
 async fn pending_record_creates_a_claimable_job(store: Arc<dyn PromptStore>) {
     let record = delivered("agt_1", recent(), 30);
     store.insert_with_job(record.clone(), LONG).await.unwrap();
+    // The record, its attempt and its job went in together; the record reads back whole.
+    let read = store.get(record.prompt_id.as_str()).await.unwrap().unwrap();
+    assert_eq!(json(&read), stored(record.clone()));
     // No job: a plain insert, and a record with nothing to correlate.
     store
         .insert(delivered("agt_1", recent(), 30))
