@@ -202,11 +202,13 @@ async fn write_correlations(
         updates.chunks(1).collect()
     };
     let now = ts(time::OffsetDateTime::now_utc());
-    let is_final =
-        |(_, update): &&(&PromptId, &CorrelationUpdate)| update.state != CorrelationState::Pending;
     for group in groups {
+        let finished: Vec<&str> = (group.iter())
+            .filter(|(_, update)| update.state != CorrelationState::Pending)
+            .map(|(prompt_id, _)| prompt_id.as_str())
+            .collect();
         // Usually every result is final: their jobs are deleted in the same hand-off.
-        let all_final = group.iter().all(|u| is_final(&u));
+        let all_final = finished.len() == group.len();
         let sql = if all_final {
             FINISHED_CORRELATIONS.sql(group.len())
         } else {
@@ -223,15 +225,12 @@ async fn write_correlations(
                 .bind(correlated.then_some(now));
         }
         if all_final {
-            for (prompt_id, _) in group {
-                query = query.bind(prompt_id.as_str());
+            for id in &finished {
+                query = query.bind(*id);
             }
         }
         query.execute(&mut *conn).await?;
         if !all_final {
-            let finished: Vec<&str> = (group.iter().filter(is_final))
-                .map(|(prompt_id, _)| prompt_id.as_str())
-                .collect();
             delete_jobs(conn, &finished).await?;
         }
     }

@@ -82,29 +82,6 @@ fn failure_and_retry() -> (PromptRecord, PromptRecord) {
     (first, retry)
 }
 
-async fn a_retry_among_first_deliveries_in_one_batch_replaces_its_failed_record(
-    store: Arc<dyn PromptStore>,
-) {
-    let (first, retry) = failure_and_retry();
-    store.insert(first.clone()).await.unwrap();
-    // Delivered at the first attempt, with jobs: the shape written in one query, records,
-    // attempts and jobs together, which the taken id makes fail.
-    let others: Vec<_> = (2..5)
-        .map(|n| delivered(&format!("agt_{n}"), base_time(), 30))
-        .collect();
-    let batch = std::iter::once(retry)
-        .chain(others.iter().cloned())
-        .collect();
-    apply_batch(store.as_ref(), batch, true).await;
-
-    assert_replaced(store.as_ref(), &first).await;
-    for other in &others {
-        let stored = store.get(other.prompt_id.as_str()).await.unwrap().unwrap();
-        assert_eq!(stored.attempts.len(), 1, "the attempt is written once");
-    }
-    assert_eq!(store.pending_correlations().await.unwrap(), 4);
-}
-
 /// Applies `records` in one batch, each with a correlation job when `jobs`.
 async fn apply_batch(store: &dyn PromptStore, records: Vec<PromptRecord>, jobs: bool) {
     let writes: Vec<LedgerWrite> = (records.into_iter())
@@ -149,20 +126,36 @@ async fn a_failure_and_its_retry_in_one_batch_leave_one_record(store: Arc<dyn Pr
 async fn a_retry_among_new_records_in_one_batch_replaces_its_failed_record(
     store: Arc<dyn PromptStore>,
 ) {
+    // Four distinct records: written as one statement, which the taken id makes fail.
+    retry_among_new_records(store.as_ref(), false).await;
+}
+
+async fn a_retry_among_first_deliveries_in_one_batch_replaces_its_failed_record(
+    store: Arc<dyn PromptStore>,
+) {
+    // Delivered at the first attempt, with jobs: records, attempts and jobs written in one
+    // query, which the taken id makes fail.
+    retry_among_new_records(store.as_ref(), true).await;
+}
+
+/// A retry of a failed prompt in one batch with three new records, each with a job when `jobs`.
+async fn retry_among_new_records(store: &dyn PromptStore, jobs: bool) {
     let (first, retry) = failure_and_retry();
     store.insert(first.clone()).await.unwrap();
-    // Four distinct records: written as one statement, which the taken id makes fail.
     let others: Vec<_> = (2..5)
         .map(|n| delivered(&format!("agt_{n}"), base_time(), 30))
         .collect();
     let batch = std::iter::once(retry)
         .chain(others.iter().cloned())
         .collect();
-    apply_batch(store.as_ref(), batch, false).await;
+    apply_batch(store, batch, jobs).await;
 
-    assert_replaced(store.as_ref(), &first).await;
+    assert_replaced(store, &first).await;
     for other in &others {
         let stored = store.get(other.prompt_id.as_str()).await.unwrap().unwrap();
         assert_eq!(stored.agent_id, other.agent_id);
+        assert_eq!(stored.attempts.len(), 1, "the attempt is written once");
     }
+    let jobs_written = if jobs { 4 } else { 0 };
+    assert_eq!(store.pending_correlations().await.unwrap(), jobs_written);
 }
