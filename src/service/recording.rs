@@ -56,7 +56,6 @@ impl PromptService {
             }
         }
     }
-
 }
 
 /// Once the record has committed, its correlation goes to the worker it was reserved for, or
