@@ -28,7 +28,7 @@ use crate::{
     retry::Backoff,
     routes::{self, App, Health, MetricsSource, RouterParts},
     service::PromptService,
-    store::{self, BatchWriter, BatchWriterTask, LedgerOptions},
+    store::{self, BatchWriter, BatchWriterTask, LedgerOptions, PromptStore},
 };
 use tenant_setup::{build_tenant, start_sandbox};
 
@@ -39,6 +39,8 @@ pub struct Application {
     metrics: Option<(TcpListener, App)>,
     correlation: CorrelationWorker,
     ledger_writer: BatchWriterTask,
+    /// Closed last: its engine's background work (SQLite's checkpoints) outlives every writer.
+    store: Arc<dyn PromptStore>,
     sandbox: Option<FakeTenant>,
     retention: Option<tokio::task::JoinHandle<()>>,
     refusals_flusher: tokio::task::JoinHandle<()>,
@@ -170,7 +172,7 @@ impl Application {
             health: Health {
                 stopping: stopping.clone(),
                 tenant,
-                store,
+                store: store.clone(),
                 breaker,
             },
             api_keys,
@@ -192,6 +194,7 @@ impl Application {
             metrics,
             correlation,
             ledger_writer,
+            store,
             sandbox,
             retention,
             refusals_flusher,

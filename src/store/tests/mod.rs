@@ -3,7 +3,7 @@
 //! per test).
 
 mod batch;
-mod fixtures;
+pub(in crate::store) mod fixtures;
 mod harness;
 mod keys;
 mod migrations;
