@@ -114,8 +114,7 @@ async fn a_worker_looks_up_the_next_transcript_while_its_last_result_waits_to_co
     // first runs, the second waits for the worker.
     let mut ids = Vec::new();
     for _ in 0..2 {
-        let body: Value = app.post_prompt(&prompt_body()).await.json().await.unwrap();
-        ids.push(body["promptId"].as_str().unwrap().to_owned());
+        ids.push(app.deliver(&prompt_body()).await);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
@@ -156,7 +155,7 @@ async fn correlation_resumes_after_a_restart() {
         .respond_with(ResponseTemplate::new(404))
         .mount(&first.tenant)
         .await;
-    let id = deliver(&first).await;
+    let id = first.deliver(&prompt_body()).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     first.stop().await.unwrap();
 
@@ -175,7 +174,7 @@ async fn a_look_up_cut_short_by_shutdown_is_resumed_at_the_next_start() {
     .await;
     first.mount_tenant(delivered()).await;
     mount_transcript(&first, "tr_too_late", Duration::from_secs(30)).await;
-    let id = deliver(&first).await;
+    let id = first.deliver(&prompt_body()).await;
     assert_eq!(wait_for_lookups(&first, 1).await, 1);
     first.stop().await.unwrap();
 
@@ -192,12 +191,6 @@ async fn assert_a_restart_correlates(ledger: &str, prompt_id: &str) {
         .await;
     assert_eq!(record["correlation"], "correlated", "{record}");
     assert_eq!(record["transcriptId"], "tr_resumed");
-}
-
-/// Delivers the standard prompt; its id.
-async fn deliver(app: &TestApp) -> String {
-    let body: Value = app.post_prompt(&prompt_body()).await.json().await.unwrap();
-    body["promptId"].as_str().unwrap().to_owned()
 }
 
 /// Every transcript look-up finds `transcript_id`, answered after `delay`.

@@ -1,5 +1,7 @@
-//! An export that fails part-way must not look complete.
+//! The export: every record as JSON lines or CSV, and an export that fails part-way must not
+//! look complete.
 
+use serde_json::Value;
 use sqlx::Connection;
 
 use crate::helpers::*;
@@ -32,4 +34,41 @@ async fn a_store_error_mid_export_aborts_the_body() {
     }
     // The service is still answering.
     assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn export_round_trips_as_json_lines_and_csv() {
+    let app = spawn_app().await;
+    app.mount_tenant(delivered()).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(app.deliver(&with_interaction(&format!("int_{i}"))).await);
+    }
+    let response = app.get("/prompts/export").await;
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let text = response.text().await.unwrap();
+    let exported: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let exported_ids: Vec<&str> = exported
+        .iter()
+        .map(|r| r["promptId"].as_str().unwrap())
+        .collect();
+    assert_eq!(exported_ids, ids, "oldest first");
+    assert_eq!(exported[0]["attempts"].as_array().unwrap().len(), 1);
+
+    let csv = app
+        .get("/prompts/export?format=csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("promptId,primaryPromptId,interactionId"));
+    assert_eq!(lines.len(), 4);
+    assert!(lines[1].starts_with(&ids[0]));
+    assert!(
+        lines[1].ends_with(",Customer has exceeded return window. Suggest loyalty credit instead.")
+    );
 }

@@ -125,6 +125,13 @@ pub fn prompt_body() -> Value {
     })
 }
 
+/// [`prompt_body`] for another interaction.
+pub fn with_interaction(id: &str) -> Value {
+    let mut body = prompt_body();
+    body["interactionId"] = json!(id);
+    body
+}
+
 pub fn token_response(expires_in: u64) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({
         "access_token": ACCESS_TOKEN,
@@ -154,6 +161,12 @@ impl TestApp {
             .send()
             .await
             .expect("request reaches the service")
+    }
+
+    /// POSTs `body`, which must be delivered; the prompt's id.
+    pub async fn deliver(&self, body: &Value) -> String {
+        let response: Value = self.post_prompt(body).await.json().await.unwrap();
+        response["promptId"].as_str().expect("delivered").to_owned()
     }
 
     pub async fn post_raw(

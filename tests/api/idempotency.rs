@@ -1,9 +1,14 @@
-//! How long an Idempotency-Key is held: a short lease while its request runs, the replay
-//! window once it has an answer.
+//! Idempotency: a repeated key or prompt id replays the first answer, and how long a key is
+//! held (a short lease while its request runs, the replay window once it has an answer).
 
 use std::time::Duration;
 
+use serde_json::{json, Value};
 use sqlx::Connection;
+use wiremock::{
+    matchers::{method, path},
+    Mock, ResponseTemplate,
+};
 
 use crate::helpers::*;
 
@@ -82,4 +87,122 @@ async fn one_named_prompt_is_sent_once_whatever_keys_it_comes_with() {
     assert_eq!(again.status(), 200);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(app.prompts_received().await.len(), 1);
+}
+
+async fn post_keyed(app: &TestApp, key: &str, body: &Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/simulate-prompt"))
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_replays_the_first_answer() {
+    let app = spawn_app().await;
+    app.mount_tenant(delivered()).await;
+    let first = post_keyed(&app, "order-42", &prompt_body()).await;
+    assert_eq!(first.status(), 200);
+    assert!(!first.headers().contains_key("idempotent-replayed"));
+    let first: Value = first.json().await.unwrap();
+
+    let again = post_keyed(&app, "order-42", &prompt_body()).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    assert_eq!(app.prompts_received().await.len(), 1, "delivered once");
+}
+
+#[tokio::test]
+async fn a_key_reused_with_another_body_is_a_422() {
+    let app = spawn_app().await;
+    app.mount_tenant(delivered()).await;
+    assert_eq!(post_keyed(&app, "k-1", &prompt_body()).await.status(), 200);
+    let response = post_keyed(&app, "k-1", &with_interaction("int_other")).await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["code"],
+        "idempotency_key_reused"
+    );
+}
+
+#[tokio::test]
+async fn a_concurrent_duplicate_gets_409_and_is_not_delivered() {
+    let app = spawn_app().await;
+    app.mount_tenant(delivered().set_delay(Duration::from_millis(400)))
+        .await;
+    let body = prompt_body();
+    let (a, b) = tokio::join!(post_keyed(&app, "dup", &body), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        post_keyed(&app, "dup", &body).await
+    });
+    assert_eq!(a.status(), 200);
+    assert_eq!(b.status(), 409);
+    assert_eq!(b.headers()["retry-after"], "1");
+    assert_eq!(app.prompts_received().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_delivery_frees_its_key_for_the_retry() {
+    let app = spawn_app_with(|s| s.delivery.max_attempts = 1).await;
+    app.mount_tenant(ResponseTemplate::new(503)).await;
+    assert_eq!(
+        post_keyed(&app, "retry-me", &prompt_body()).await.status(),
+        502
+    );
+    app.tenant.reset().await;
+    Mock::given(method("POST"))
+        .and(path(PROMPTS_PATH))
+        .respond_with(delivered())
+        .mount(&app.tenant)
+        .await;
+    let response = post_keyed(&app, "retry-me", &prompt_body()).await;
+    assert_eq!(response.status(), 200);
+    assert!(!response.headers().contains_key("idempotent-replayed"));
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_scoped_to_the_callers_api_key() {
+    let (a, b) = ("caller-a-key-0123456789", "caller-b-key-0123456789");
+    let app = spawn_app_with(|s| s.auth.api_keys = vec![a.into(), b.into()]).await;
+    app.mount_tenant(delivered()).await;
+    for key in [a, b] {
+        let response = app
+            .client
+            .post(app.url("/simulate-prompt"))
+            .bearer_auth(key)
+            .header("idempotency-key", "same")
+            .json(&prompt_body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(!response.headers().contains_key("idempotent-replayed"));
+    }
+    assert_eq!(app.prompts_received().await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_client_supplied_prompt_id_is_used_and_delivered_once() {
+    let app = spawn_app().await;
+    app.mount_tenant(delivered()).await;
+    let mut body = prompt_body();
+    body["promptId"] = json!("crm-7781");
+    let first = app.post_prompt(&body).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.json::<Value>().await.unwrap()["promptId"], "crm-7781");
+    let again = app.post_prompt(&body).await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let sent = app.prompts_received().await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["promptId"], "crm-7781");
+
+    body["content"] = json!("Something else entirely");
+    assert_eq!(app.post_prompt(&body).await.status(), 422);
+    body["promptId"] = json!("no spaces allowed");
+    let bad = app.post_prompt(&body).await;
+    assert_eq!(bad.status(), 400);
+    assert_eq!(bad.json::<Value>().await.unwrap()["field"], "promptId");
 }
