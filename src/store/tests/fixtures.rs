@@ -87,3 +87,15 @@ pub fn stored(mut record: PromptRecord) -> serde_json::Value {
 pub fn json(record: &PromptRecord) -> serde_json::Value {
     serde_json::to_value(record).unwrap()
 }
+
+/// A give-up or lease period no test outlasts.
+pub const LONG: std::time::Duration = std::time::Duration::from_secs(60);
+
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// Received a second ago, so completed (and its job due) by now.
+pub fn recent() -> OffsetDateTime {
+    now() - Duration::seconds(1)
+}

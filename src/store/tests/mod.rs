@@ -6,6 +6,7 @@ mod batch;
 pub(in crate::store) mod fixtures;
 mod harness;
 mod keys;
+mod leases;
 mod migrations;
 mod queue;
 mod records;
