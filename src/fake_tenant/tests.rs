@@ -287,34 +287,3 @@ async fn url_maps_wildcard_to_loopback() {
     );
     fake.stop().await;
 }
-
-#[test]
-fn settings_deserialise_with_defaults() {
-    let settings: FakeTenantSettings =
-        toml::from_str("latency_ms = 5\nfailure_rate = 0.25").unwrap();
-    let expected = FakeTenantSettings {
-        latency_ms: 5,
-        failure_rate: 0.25,
-        ..FakeTenantSettings::default()
-    };
-    assert_eq!(settings, expected);
-    assert_eq!(
-        toml::from_str::<FakeTenantSettings>("").unwrap(),
-        FakeTenantSettings::default()
-    );
-    assert!(toml::from_str::<FakeTenantSettings>("latency = 5").is_err());
-}
-
-#[test]
-fn bounded_map_evicts_oldest_and_keeps_first_write() {
-    let mut map = state::BoundedMap::new(2);
-    for (key, value) in [("a", 1), ("a", 9), ("b", 2), ("c", 3)] {
-        map.insert_if_absent(key, value);
-    }
-    assert_eq!(
-        (map.get("a"), map.get("b"), map.get("c")),
-        (None, Some(&2), Some(&3))
-    );
-    map.prune_front(|value| *value < 3);
-    assert_eq!((map.len(), map.get("c")), (1, Some(&3)));
-}
