@@ -28,7 +28,7 @@ use crate::{
     retry::Backoff,
     routes::{self, App, Health, MetricsSource, RouterParts},
     service::PromptService,
-    store::{self, BatchWriter, BatchWriterTask, LedgerOptions, PromptStore},
+    store::{self, BatchWriter, BatchWriterTask, LedgerOptions},
 };
 use tenant_setup::{build_tenant, start_sandbox};
 
@@ -39,8 +39,6 @@ pub struct Application {
     metrics: Option<(TcpListener, App)>,
     correlation: CorrelationWorker,
     ledger_writer: BatchWriterTask,
-    /// Closed last: its engine's background work (SQLite's checkpoints) outlives every writer.
-    store: Arc<dyn PromptStore>,
     sandbox: Option<FakeTenant>,
     retention: Option<tokio::task::JoinHandle<()>>,
     refusals_flusher: tokio::task::JoinHandle<()>,
@@ -172,7 +170,7 @@ impl Application {
             health: Health {
                 stopping: stopping.clone(),
                 tenant,
-                store: store.clone(),
+                store,
                 breaker,
             },
             api_keys,
@@ -194,7 +192,6 @@ impl Application {
             metrics,
             correlation,
             ledger_writer,
-            store,
             sandbox,
             retention,
             refusals_flusher,

@@ -67,7 +67,6 @@ impl Application {
             // It stops at its next batch boundary: `stopping` is already cancelled.
             let _ = retention.await;
         }
-        self.store.close().await;
         if let Some(sandbox) = self.sandbox {
             sandbox.stop().await;
         }

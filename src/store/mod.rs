@@ -90,9 +90,6 @@ pub trait PromptStore: Send + Sync {
     /// A cheap round trip (`SELECT 1`), for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Stops the engine's own background work, last at shutdown: nothing is written after it.
-    async fn close(&self) {}
-
     /// Correlation jobs not yet finished, leased or not (the queue's depth, for metrics).
     async fn pending_correlations(&self) -> Result<u64, StoreError>;
 

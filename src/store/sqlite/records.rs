@@ -26,9 +26,6 @@ impl SqliteStore {
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         group_writes::apply(&mut tx, writes).await?;
         tx.commit().await?;
-        if let Some(checkpoints) = &self.checkpoints {
-            checkpoints.committed();
-        }
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //! per test).
 
 mod batch;
-pub(in crate::store) mod fixtures;
+mod fixtures;
 mod harness;
 mod keys;
 mod leases;
