@@ -48,6 +48,9 @@ pub struct SqliteStore {
 /// pages made those waits the slowest percent of answers. At 1000 prompts/s with a 5 ms
 /// tenant (bench scenario 2, two runs each) p99 was 11.9 ms at 1000 pages, 9.1–9.4 ms at 250
 /// and 9.0–9.3 ms at 64, for 6 % and 20 % more CPU per prompt; 10 000 pages gave 30–32 ms.
+/// Checkpoints in a task beside the writer, with commits checkpointing only past 4096 pages,
+/// gained about 1 ms of that p99 but stalled answers for up to 0.4 s under full load
+/// (BENCHMARKS.md, "Checkpoints beside the writer, committed and reverted").
 const WAL_AUTOCHECKPOINT_PAGES: &str = "250";
 
 /// The page cache of each connection in the read pool, in KiB (SQLite's negative
@@ -266,51 +269,4 @@ impl PromptStore for SqliteStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_new_file_is_created_in_wal_mode_with_a_busy_timeout_small_checkpoints_and_caches() {
-        let dir = std::env::temp_dir().join(format!("cxone-wal-{}", ulid::Ulid::new()));
-        let file = dir.join("data").join("ledger.db");
-        let options = SqliteConnectOptions::new().filename(&file);
-        let store = SqliteStore::open(options, &LedgerOptions::default(), false)
-            .await
-            .unwrap();
-        assert!(file.is_file(), "the directory and file are created");
-        for pool in [&store.pool, &store.writer] {
-            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-                .fetch_one(pool)
-                .await
-                .unwrap();
-            assert_eq!(mode, "wal");
-            let timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
-                .fetch_one(pool)
-                .await
-                .unwrap();
-            assert_eq!(timeout, 5_000);
-            // Checkpoints small and often: no commit waits long behind one.
-            let pages: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
-                .fetch_one(pool)
-                .await
-                .unwrap();
-            assert_eq!(pages, 250);
-            // Statement journals and temporary tables never touch the disk (2 = MEMORY).
-            let temp_store: i64 = sqlx::query_scalar("PRAGMA temp_store")
-                .fetch_one(pool)
-                .await
-                .unwrap();
-            assert_eq!(temp_store, 2);
-        }
-        // A small cache where commits by others make it stale, a larger one for the writer.
-        for (pool, kib) in [(&store.pool, -256), (&store.writer, -512)] {
-            let cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
-                .fetch_one(pool)
-                .await
-                .unwrap();
-            assert_eq!(cache, kib);
-        }
-        drop(store);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
+mod tests;
