@@ -205,6 +205,17 @@ impl TestApp {
             .await;
     }
 
+    /// The tenant forgets its answers and from now on takes every prompt (the token
+    /// endpoint, on its own server, keeps its own).
+    pub async fn tenant_recovers(&self) {
+        self.tenant.reset().await;
+        Mock::given(method("POST"))
+            .and(path(PROMPTS_PATH))
+            .respond_with(delivered())
+            .mount(&self.tenant)
+            .await;
+    }
+
     /// Token endpoint plus a prompts endpoint answering `response` to every POST.
     pub async fn mount_tenant(&self, response: ResponseTemplate) {
         self.mount_token().await;

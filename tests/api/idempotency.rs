@@ -5,10 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sqlx::Connection;
-use wiremock::{
-    matchers::{method, path},
-    Mock, ResponseTemplate,
-};
+use wiremock::ResponseTemplate;
 
 use crate::helpers::*;
 
@@ -152,12 +149,7 @@ async fn a_failed_delivery_frees_its_key_for_the_retry() {
         post_keyed(&app, "retry-me", &prompt_body()).await.status(),
         502
     );
-    app.tenant.reset().await;
-    Mock::given(method("POST"))
-        .and(path(PROMPTS_PATH))
-        .respond_with(delivered())
-        .mount(&app.tenant)
-        .await;
+    app.tenant_recovers().await;
     let response = post_keyed(&app, "retry-me", &prompt_body()).await;
     assert_eq!(response.status(), 200);
     assert!(!response.headers().contains_key("idempotent-replayed"));

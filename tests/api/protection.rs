@@ -122,12 +122,7 @@ async fn the_breaker_opens_fails_fast_and_half_opens_after_the_cooldown() {
         .await
         .contains("cxone_assist_circuit_breaker_state 2"));
 
-    app.tenant.reset().await;
-    Mock::given(method("POST"))
-        .and(path(PROMPTS_PATH))
-        .respond_with(delivered())
-        .mount(&app.tenant)
-        .await;
+    app.tenant_recovers().await;
     app.clock.advance(Duration::from_secs(30));
     let ready: Value = app.get("/readyz").await.json().await.unwrap();
     assert_eq!(ready["checks"]["breaker"], "half_open");

@@ -69,12 +69,7 @@ async fn a_retry_of_a_failed_prompt_id_records_its_delivery() {
     let record: Value = app.get_prompt("crm-retry-1").await.json().await.unwrap();
     assert_eq!(record["status"], "failed");
 
-    app.tenant.reset().await;
-    Mock::given(method("POST"))
-        .and(path(PROMPTS_PATH))
-        .respond_with(delivered())
-        .mount(&app.tenant)
-        .await;
+    app.tenant_recovers().await;
     let response = app.post_prompt(&body).await;
     assert_eq!(response.status(), 200);
     assert!(!response.headers().contains_key("idempotent-replayed"));
