@@ -8,7 +8,7 @@ use wiremock::{
     Mock, ResponseTemplate,
 };
 
-use crate::helpers::*;
+use crate::{helpers::*, ledgers::temp_ledger};
 
 const TRANSCRIPTS_PATH: &str = "/api/v2/interactions/int_98765432/transcripts";
 

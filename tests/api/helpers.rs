@@ -12,6 +12,8 @@ use wiremock::{
     Mock, MockServer, ResponseTemplate,
 };
 
+use crate::ledgers::temp_ledger;
+
 pub const CLIENT_SECRET: &str = "test-client-secret-9f8e7d";
 pub const ACCESS_TOKEN: &str = "test-access-token-1a2b3c";
 pub const PROMPTS_PATH: &str = "/api/v2/agentassist/prompts";
@@ -54,31 +56,6 @@ pub fn test_settings(tenant: &MockServer, auth: &MockServer) -> Settings {
     // Retry tests count every POST; the breaker has tests of its own.
     s.breaker.failure_threshold = 1_000;
     s
-}
-
-/// A fresh PostgreSQL schema on `TEST_DATABASE_URL`, as a URL whose connections use it;
-/// `None` when the variable is unset.
-pub async fn postgres_schema() -> Option<String> {
-    use sqlx::Connection;
-    let base = std::env::var("TEST_DATABASE_URL").ok()?;
-    let schema = format!("test_api_{}", ulid::Ulid::new().to_string().to_lowercase());
-    let mut connection = sqlx::PgConnection::connect(&base)
-        .await
-        .expect("TEST_DATABASE_URL connects");
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut connection)
-        .await
-        .expect("schema created");
-    let separator = if base.contains('?') { '&' } else { '?' };
-    Some(format!(
-        "{base}{separator}options=-c%20search_path%3D{schema}"
-    ))
-}
-
-/// A fresh SQLite ledger file for one test.
-pub fn temp_ledger() -> String {
-    let dir = std::env::temp_dir().join(format!("cxone-assist-ledger-{}", ulid::Ulid::new()));
-    format!("sqlite://{}/ledger.db", dir.display())
 }
 
 pub async fn spawn_app() -> TestApp {

@@ -12,7 +12,7 @@ use wiremock::{
     Mock, ResponseTemplate,
 };
 
-use crate::{helpers::*, running::*};
+use crate::{helpers::*, ledgers::temp_ledger, running::*};
 
 /// The JSON log events collected so far.
 fn events(running: &Running) -> Vec<Value> {

@@ -9,7 +9,7 @@ use wiremock::{
     Mock, MockServer, ResponseTemplate,
 };
 
-use crate::{helpers::*, running::*};
+use crate::{helpers::*, ledgers::temp_ledger, running::*};
 
 #[test]
 fn missing_credentials_exit_1_naming_every_variable() {

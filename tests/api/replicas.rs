@@ -10,7 +10,10 @@ use wiremock::{
     Mock, ResponseTemplate,
 };
 
-use crate::{helpers::*, stored::stored_record};
+use crate::{
+    helpers::*,
+    ledgers::{postgres_schema, stored_record, temp_ledger},
+};
 
 #[tokio::test]
 async fn a_job_held_by_a_dead_replica_is_taken_over_after_its_lease() {

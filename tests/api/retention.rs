@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use crate::{helpers::*, stored::stored_record};
+use crate::{
+    helpers::*,
+    ledgers::{stored_record, temp_ledger},
+};
 
 #[tokio::test]
 async fn retention_deletes_only_old_records() {

@@ -15,7 +15,7 @@ use wiremock::{
     Mock, MockServer,
 };
 
-use crate::helpers::*;
+use crate::{helpers::*, ledgers::temp_ledger};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cxone-assist");
 

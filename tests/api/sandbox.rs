@@ -18,7 +18,7 @@ async fn spawn_sandbox(
     settings.correlation.backoff_base_ms = 20;
     settings.delivery.backoff_base_ms = 5;
     settings.correlation.poll_interval_ms = 20;
-    settings.store.database_url = crate::helpers::temp_ledger();
+    settings.store.database_url = crate::ledgers::temp_ledger();
     configure(&mut settings);
     let app = Application::build_with_clock(settings, Arc::new(SystemClock))
         .await
