@@ -62,11 +62,9 @@ async fn a_transcript_that_never_appears_ends_as_failed() {
         .mount(&app.tenant)
         .await;
 
-    let body: Value = app.post_prompt(&prompt_body()).await.json().await.unwrap();
+    let id = app.deliver(&prompt_body()).await;
     let record = app
-        .wait_for_record(body["promptId"].as_str().unwrap(), |r| {
-            r["correlation"] != "pending"
-        })
+        .wait_for_record(&id, |r| r["correlation"] != "pending")
         .await;
     assert_eq!(record["correlation"], "failed");
     assert_eq!(record["transcriptId"], Value::Null);

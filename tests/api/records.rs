@@ -49,9 +49,9 @@ async fn a_fallback_record_keeps_the_fallback_content_and_its_hash() {
 async fn with_store_content_off_a_record_keeps_only_the_hash() {
     let app = spawn_app_with(|s| s.store.store_content = false).await;
     app.mount_tenant(delivered()).await;
-    let body: Value = app.post_prompt(&prompt_body()).await.json().await.unwrap();
+    let id = app.deliver(&prompt_body()).await;
 
-    let record = app.record(body["promptId"].as_str().unwrap()).await;
+    let record = app.record(&id).await;
     assert_eq!(record["status"], "delivered");
     assert!(record["content"].is_null(), "{record}");
     let content = prompt_body()["content"].as_str().unwrap().to_owned();
