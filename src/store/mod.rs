@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod batch;
+mod connect;
 mod cursor;
 mod export;
 mod postgres;
@@ -23,21 +24,21 @@ mod types;
 #[cfg(test)]
 mod tests;
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use time::OffsetDateTime;
 
 pub use batch::{BatchWriter, BatchWriterTask, PendingCommit};
+pub use connect::{connect, redact, LedgerOptions};
 pub use cursor::Cursor;
 pub use postgres::PostgresStore;
 pub use record::{CorrelationState, CorrelationUpdate, DeliveryStatus, PromptRecord};
 pub use sqlite::SqliteStore;
 pub use types::{
     CorrelationClaim, Feedback, FeedbackKind, FeedbackOutcome, GroupBy, IdempotencyBegin, JobLease,
-    LedgerOptions, ListQuery, NewJob, PromptPage, Pruned, RefusalCount, RefusalKind, StatsQuery,
-    StatsRow,
+    ListQuery, NewJob, PromptPage, Pruned, RefusalCount, RefusalKind, StatsQuery, StatsRow,
 };
 
 use crate::domain::PromptId;
@@ -234,70 +235,4 @@ pub trait PromptStore: Send + Sync {
     /// statement holds locks for long. Keys expire on their own schedule, not with records,
     /// so either may run out first.
     async fn prune(&self, older_than: OffsetDateTime, batch: u32) -> Result<Pruned, StoreError>;
-}
-
-/// Opens the ledger at `database_url` and brings its schema up to date.
-///
-/// `sqlite://path` or `sqlite:path` (the file and its directory are created when missing) or
-/// `postgres://...` / `postgresql://...`. Anything else is refused, naming the scheme.
-pub async fn connect(
-    database_url: &str,
-    options: &LedgerOptions,
-) -> Result<Arc<dyn PromptStore>, StoreError> {
-    // Name the database (never the credentials) so the operator sees which one failed.
-    let context = |error: StoreError| {
-        StoreError(format!("cannot open {}: {}", redact(database_url), error.0))
-    };
-    let scheme = database_url.split_once(':').map(|(scheme, _)| scheme);
-    match scheme {
-        Some("sqlite") => Ok(Arc::new(
-            SqliteStore::connect(database_url, options)
-                .await
-                .map_err(context)?,
-        )),
-        Some("postgres" | "postgresql") => Ok(Arc::new(
-            PostgresStore::connect(database_url, options)
-                .await
-                .map_err(context)?,
-        )),
-        Some(other) => Err(StoreError(format!(
-            "unsupported database URL scheme {other:?} in {}: use sqlite:// or postgres://",
-            redact(database_url)
-        ))),
-        None => Err(StoreError(format!(
-            "database URL {} has no scheme: use sqlite:// or postgres://",
-            redact(database_url)
-        ))),
-    }
-}
-
-/// `url` without its user name and password (including a `password` query parameter, which
-/// PostgreSQL URLs accept), for messages.
-pub fn redact(url: &str) -> String {
-    if let Ok(mut parsed) = url::Url::parse(url) {
-        if parsed.has_host() {
-            let _ = parsed.set_password(None);
-            let _ = parsed.set_username("");
-            if parsed.query().is_some() {
-                let pairs: Vec<(String, String)> = parsed
-                    .query_pairs()
-                    .map(|(k, v)| {
-                        let v = if k == "password" {
-                            "<redacted>".into()
-                        } else {
-                            v
-                        };
-                        (k.into_owned(), v.into_owned())
-                    })
-                    .collect();
-                parsed.query_pairs_mut().clear().extend_pairs(pairs);
-            }
-            return parsed.to_string();
-        }
-    }
-    // No host to keep credentials apart: show nothing before an `@`, where they would sit.
-    match url.rsplit_once('@') {
-        Some((_, rest)) => format!("<redacted>@{rest}"),
-        None => url.to_owned(),
-    }
 }

@@ -8,26 +8,6 @@ use time::OffsetDateTime;
 use super::{cursor::Cursor, PromptRecord};
 use crate::domain::PromptId;
 
-/// How a store is built by [`connect`](super::connect).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LedgerOptions {
-    /// Pool size. SQLite serialises writers anyway, so a few connections are plenty there.
-    pub max_connections: u32,
-    /// How long an operation waits for a connection (and [`connect`](super::connect) for the
-    /// database to accept one) before failing, so a readiness probe answers promptly while
-    /// the database is down.
-    pub acquire_timeout: Duration,
-}
-
-impl Default for LedgerOptions {
-    fn default() -> Self {
-        Self {
-            max_connections: 5,
-            acquire_timeout: Duration::from_secs(5),
-        }
-    }
-}
-
 /// The correlation job written with a delivered record: due at once.
 #[derive(Debug, Clone)]
 pub struct NewJob {
