@@ -4,7 +4,7 @@
 #   bench/run.sh                 # build the release binary, install missing tools, run it all
 #
 # Prints one line per scenario/reference on stdout (key=value), then one `check=` line per
-# target of the issue; progress goes to stderr. See BENCHMARKS.md for what each line means.
+# performance target; progress goes to stderr. See BENCHMARKS.md for what each line means.
 #
 # Knobs (environment; defaults in brackets):
 #   BENCH_WARMUP [5]        seconds of warm-up load before each measured run
