@@ -16,6 +16,8 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$BENCH_DIR")
+source "$BENCH_DIR/lib/ports.sh"
+source "$BENCH_DIR/lib/fake.sh"
 export PATH="$HOME/.cargo/bin:$PATH"
 REQUESTS=${PROFILE_REQUESTS:-1000}
 REJECTS=${PROFILE_REJECTS:-5000}
@@ -60,20 +62,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-USED=" "
-pick_port() {
-    local p i
-    for i in $(seq 1 500); do
-        p=$(((RANDOM * 32768 + RANDOM) % 12000 + 20000))
-        [[ $USED == *" $p "* ]] && continue
-        if [[ -z $(ss -Htan "sport = :$p") ]]; then
-            USED+="$p "
-            PORT=$p
-            return 0
-        fi
-    done
-    exit 1
-}
 wait_http() { # url pid seconds
     local i
     for i in $(seq 1 $(($3 * 10))); do
@@ -92,15 +80,7 @@ load() { # url n conns
         -d "$BODY" -n "$2" -c "$3" -t 60s "$1" | jq -c '.statusCodeDistribution'
 }
 
-cat >"$TMP/fake.toml" <<'EOF'
-[sandbox.tenant]
-latency_ms = 0
-failure_rate = 0.0
-rate_limited_rate = 0.0
-retry_after_secs = 1
-token_lifetime_secs = 3600
-transcript_delay_ms = 500
-EOF
+fake_config "$TMP/fake.toml" 0
 : >"$TMP/service.toml"
 pick_port
 FAKE=http://127.0.0.1:$PORT

@@ -112,6 +112,8 @@ printf '%s\n' "${BENCH_SETTINGS:-}" >"$TMP/service.toml"
 
 # Process bookkeeping (everything started here is stopped on exit), the servers, and the
 # measurements.
+source "$BENCH_DIR/lib/ports.sh"
+source "$BENCH_DIR/lib/fake.sh"
 source "$BENCH_DIR/lib/processes.sh"
 source "$BENCH_DIR/lib/servers.sh"
 source "$BENCH_DIR/lib/measure.sh"

@@ -3,33 +3,19 @@
 # Sourced by bench/run.sh, whose globals it uses: TMP, LOGS, PIN_LOAD, CLK_TCK, BENCH_DIR,
 # FAKE_URL, SVC_URL.
 
-# Sum of utime+stime (clock ticks) of the given pids.
-cpu_ticks() {
-    local pid total=0 t
+# proc_sum FILE AWK PIDS...: the sum over the pids of what AWK prints from /proc/PID/FILE.
+proc_sum() {
+    local file=$1 program=$2 pid total=0
+    shift 2
     for pid in "$@"; do
-        t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat")
-        total=$((total + t))
+        total=$((total + $(awk "$program" "/proc/$pid/$file")))
     done
     echo "$total"
 }
-# Sum of stime (clock ticks) of the given pids.
-sys_ticks() {
-    local pid total=0 t
-    for pid in "$@"; do
-        t=$(awk '{ sub(/^.*\) /, ""); print $13 }' "/proc/$pid/stat")
-        total=$((total + t))
-    done
-    echo "$total"
-}
-# Sum of VmHWM (peak RSS, KiB) of the given pids.
-hwm_kib() {
-    local pid total=0 t
-    for pid in "$@"; do
-        t=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
-        total=$((total + t))
-    done
-    echo "$total"
-}
+# utime+stime and stime (clock ticks), and VmHWM (peak RSS, KiB), summed over the given pids.
+cpu_ticks() { proc_sum stat '{ sub(/^.*\) /, ""); print $12 + $13 }' "$@"; }
+sys_ticks() { proc_sum stat '{ sub(/^.*\) /, ""); print $13 }' "$@"; }
+hwm_kib() { proc_sum status '/^VmHWM:/ { print $2 }' "$@"; }
 # Waits (at most 120 s) until the service's correlation queue is empty, so the CPU measured
 # includes the transcript look-up of every prompt sent, not just the response path. Sets DRAIN_S.
 drain_correlation() {

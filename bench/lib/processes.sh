@@ -42,23 +42,6 @@ trim_log() {
     fi
 }
 
-# A free loopback port below the ephemeral range (so client sockets cannot collide with it),
-# never handed out twice in one run. Sets PORT.
-USED_PORTS=" "
-pick_port() {
-    local p i
-    for i in $(seq 1 500); do
-        p=$(((RANDOM * 32768 + RANDOM) % 12000 + 20000))
-        [[ $USED_PORTS == *" $p "* ]] && continue
-        if [[ -z $(ss -Htan "sport = :$p") ]]; then
-            USED_PORTS+="$p "
-            PORT=$p
-            return 0
-        fi
-    done
-    die "no free port found"
-}
-
 # Waits (at most 10 s) until something answers HTTP at $1; fails if process $2 died.
 wait_http() {
     local url=$1 pid=$2 i code

@@ -5,16 +5,8 @@
 
 # start_fake NAME LATENCY_MS: sets FAKE_PID FAKE_PORT FAKE_URL
 start_fake() {
-    local name=$1 latency=$2 conf=$TMP/fake-$2ms.toml
-    cat >"$conf" <<EOF
-[sandbox.tenant]
-latency_ms = $latency
-failure_rate = 0.0
-rate_limited_rate = 0.0
-retry_after_secs = 1
-token_lifetime_secs = 3600
-transcript_delay_ms = 500
-EOF
+    local name=$1 conf=$TMP/fake-$2ms.toml
+    fake_config "$conf" "$2"
     pick_port
     FAKE_PORT=$PORT
     FAKE_URL=http://127.0.0.1:$FAKE_PORT
