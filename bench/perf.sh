@@ -14,15 +14,17 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$BENCH_DIR")
+source "$BENCH_DIR/lib/ports.sh"
+source "$BENCH_DIR/lib/fake.sh"
 TARGET=${BENCH_PERF_TARGET:-/tmp/cxone-bench-perf-target}
 SECONDS_=${PERF_SECONDS:-8}
 FREQ=${PERF_FREQ:-499}
 API_KEY=bench-inbound-key-0123456789
 BODY='{"interactionId":"int_bench","agentId":"agt_bench","content":"Customer asks for a refund after the delay.","priority":"HIGH","sentiment":0.5}'
 
-for tool in perf wrk curl; do
+for tool in perf wrk curl ss; do
     command -v "$tool" >/dev/null || {
-        echo "perf.sh: $tool is missing (apt-get install -y linux-perf wrk curl)" >&2
+        echo "perf.sh: $tool is missing (apt-get install -y linux-perf wrk curl iproute2)" >&2
         exit 1
     }
 done
@@ -43,9 +45,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 wait_http() {
     local i
     for i in $(seq 1 100); do
@@ -56,18 +55,12 @@ wait_http() {
     exit 1
 }
 
-cat >"$TMP/fake.toml" <<'EOF'
-[sandbox.tenant]
-latency_ms = 0
-failure_rate = 0.0
-rate_limited_rate = 0.0
-retry_after_secs = 1
-token_lifetime_secs = 3600
-transcript_delay_ms = 500
-EOF
+fake_config "$TMP/fake.toml" 0
 : >"$TMP/service.toml"
-FAKE_PORT=$(free_port)
-SVC_PORT=$(free_port)
+pick_port
+FAKE_PORT=$PORT
+pick_port
+SVC_PORT=$PORT
 (cd "$TMP" && exec taskset -c 1 "$BIN" fake-tenant --listen "127.0.0.1:$FAKE_PORT" \
     --config "$TMP/fake.toml") >"$TMP/fake.log" 2>&1 &
 PIDS+=($!)
@@ -91,7 +84,8 @@ wait "$recorder" || true
 
 report() { perf report -i "$TMP/perf.data" --stdio -g none "$@" 2>/dev/null | grep -v '^#' | grep -v '^$'; }
 echo "-- CPU samples by thread"
-report --no-children --sort comm | head -5
+# sed, not head: head would close the pipe early, and pipefail would make that the exit code.
+report --no-children --sort comm | sed -n 1,5p
 echo "-- heaviest paths of the service's own code (inclusive)"
 report --children --sort sym | grep -E 'cxone_assist::|sqlx_sqlite::connection::worker' |
-    sed -E 's/ +\[\.\] / /' | cut -c1-160 | head -30
+    sed -E 's/ +\[\.\] / /' | cut -c1-160 | sed -n 1,30p
