@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # The servers bench/run.sh measures: the fake tenant, the service and nginx.
 # Sourced by bench/run.sh, whose globals it uses: TMP, LOGS, BIN, PIN_SERVER, UP_BODY,
-# SVC_ENV.
+# LOG_LEVEL, API_KEY and the BENCH_* knobs of the service's environment.
 
 # start_fake NAME LATENCY_MS: sets FAKE_PID FAKE_PORT FAKE_URL
 start_fake() {
