@@ -5,10 +5,11 @@
 
 # proc_sum FILE AWK PIDS...: the sum over the pids of what AWK prints from /proc/PID/FILE.
 proc_sum() {
-    local file=$1 program=$2 pid total=0
+    local file=$1 program=$2 pid total=0 value
     shift 2
     for pid in "$@"; do
-        total=$((total + $(awk "$program" "/proc/$pid/$file")))
+        value=$(awk "$program" "/proc/$pid/$file")
+        total=$((total + ${value:-0}))
     done
     echo "$total"
 }
