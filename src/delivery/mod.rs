@@ -1,8 +1,23 @@
 //! The retry policy for one prompt: a primary leg, then a fallback leg, each with up to
 //! `max_attempts` tries (plus one re-send after a 401), all inside the request deadline.
 //! Independent of the tenant API.
+//!
+//! How a delivery ends, the first of these that applies:
+//! 1. the tenant accepted a POST: delivered, whatever else happened;
+//! 2. the request's deadline is spent: [`Failure::Timeout`], whatever cooldown or breaker
+//!    state exists (our own clock ran out; the tenant did not refuse anything);
+//! 3. the tenant's final word: [`Failure::Forbidden`], [`Failure::Auth`];
+//! 4. the tenant asked for a wait that would pass the deadline: [`Failure::RateLimited`];
+//! 5. the breaker refused before any POST of this prompt was sent: [`Failure::Unavailable`]
+//!    (nothing was sent); once a POST has gone out, a refusal ends the prompt as
+//!    [`Failure::Exhausted`];
+//! 6. otherwise [`Failure::Exhausted`].
 
+mod leg;
 mod record;
+mod tenant_gate;
+#[cfg(test)]
+mod tests;
 
 use std::{sync::Arc, time::Duration};
 
@@ -13,10 +28,11 @@ pub use record::{AttemptRecord, Leg};
 use crate::{
     circuit_breaker::CircuitBreaker,
     cooldown::RateLimitCooldown,
-    metrics::{AttemptLabels, Metrics},
-    retry::{clamp_retry_after, Backoff},
-    tenant::{AttemptOutcome, OutboundPrompt, Tenant},
+    metrics::Metrics,
+    retry::Backoff,
+    tenant::{OutboundPrompt, Tenant},
 };
+use leg::LegEnd;
 
 #[derive(Debug, Clone, Copy)]
 pub struct DeliveryPolicy {
@@ -38,7 +54,8 @@ pub struct Delivered {
     pub attempt: u32,
 }
 
-/// Why a prompt was not delivered.
+/// Why a prompt was not delivered; the module's documentation says which wins when several
+/// apply.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Failure {
     /// 403: the tenant refuses this client.
@@ -53,17 +70,6 @@ pub enum Failure {
     Exhausted,
     /// The deadline ran out.
     Timeout,
-}
-
-enum LegEnd {
-    Delivered(u32),
-    /// Retries used up, or a 4xx that retrying cannot fix: the fallback may still help.
-    /// `rate_limited`: the last try met a 429, with the wait the tenant asked for.
-    Exhausted {
-        rate_limited: Option<Duration>,
-    },
-    /// Nothing more is worth trying for this request.
-    Stop(Failure),
 }
 
 /// Sends prompts to the tenant under the retry policy, the circuit breaker and the tenant's
@@ -104,135 +110,6 @@ impl Deliverer {
         Err(match last_rate_limit {
             Some(retry_after) => Failure::RateLimited { retry_after },
             None => Failure::Exhausted,
-        })
-    }
-
-    async fn run_leg(
-        &self,
-        deadline: Instant,
-        leg: Leg,
-        prompt: &OutboundPrompt,
-        attempts: &mut Vec<AttemptRecord>,
-    ) -> LegEnd {
-        let policy = &self.policy;
-        // `number` counts the leg's POSTs (and tries that found no token); `tries` counts
-        // what the policy allows. A re-send after a 401 is a POST of its own but no extra
-        // try: it fixes our token, not the tenant.
-        let mut number = 0;
-        let mut tries = 0;
-        let mut refreshed = false;
-        loop {
-            if let Err(failure) = self.wait_for_tenant(deadline).await {
-                return LegEnd::Stop(failure);
-            }
-            // Past the cap a delivery waits its turn, within its deadline, instead of opening
-            // one more connection to the tenant. The slot is held for the POST only.
-            let Ok(Ok(slot)) = tokio::time::timeout_at(deadline, self.posts.acquire()).await else {
-                return LegEnd::Stop(Failure::Timeout);
-            };
-            let budget = deadline.saturating_duration_since(Instant::now());
-            if budget.is_zero() {
-                return LegEnd::Stop(Failure::Timeout);
-            }
-            number += 1;
-            let record = AttemptRecord::start(&prompt.prompt_id, leg, number);
-            let report = self
-                .tenant
-                .send_prompt(prompt, budget.min(policy.attempt_timeout))
-                .await;
-            drop(slot);
-            tracing::debug!(
-                prompt_id = %prompt.prompt_id,
-                leg = leg.as_str(),
-                attempt = number,
-                status = report.status,
-                outcome = report.outcome.as_str(),
-                "delivery attempt"
-            );
-            self.metrics
-                .delivery_attempts
-                .get_or_create(&AttemptLabels {
-                    leg: leg.as_str(),
-                    outcome: report.outcome.as_str(),
-                })
-                .inc();
-            attempts.push(record.finish(&report));
-            if report.outcome == AttemptOutcome::Unauthorized {
-                // The tenant answered: it is up.
-                self.breaker.record_success();
-                if refreshed {
-                    return LegEnd::Stop(Failure::Auth);
-                }
-                refreshed = true;
-                continue;
-            }
-            tries += 1;
-            let last = tries >= policy.max_attempts;
-
-            let wait = match report.outcome {
-                AttemptOutcome::Transient(_) => {
-                    self.breaker.record_failure();
-                    if last {
-                        return LegEnd::Exhausted { rate_limited: None };
-                    }
-                    policy.backoff.delay_random(tries)
-                }
-                AttemptOutcome::RateLimited { retry_after } => {
-                    let asked = retry_after.unwrap_or_else(|| policy.backoff.delay_random(tries));
-                    // Later requests wait this out too (capped like our own wait), instead of
-                    // each meeting a 429. The tenant is up: a 429 is an answer.
-                    self.cooldown.note(asked.min(policy.retry_after_max));
-                    self.breaker.record_success();
-                    let wait = clamp_retry_after(asked, policy.retry_after_max, rand::random());
-                    // Waiting past the deadline would only turn a clear 429 into a 504.
-                    if Instant::now() + wait >= deadline {
-                        return LegEnd::Stop(Failure::RateLimited { retry_after: asked });
-                    }
-                    // The fallback's first POST waits out the same cooldown.
-                    if last {
-                        return LegEnd::Exhausted {
-                            rate_limited: Some(asked),
-                        };
-                    }
-                    self.metrics.retry_after_wait.observe(wait.as_secs_f64());
-                    wait
-                }
-                outcome => {
-                    // Any other answer means the tenant is up.
-                    self.breaker.record_success();
-                    return match outcome {
-                        AttemptOutcome::Delivered => LegEnd::Delivered(number),
-                        AttemptOutcome::Forbidden => LegEnd::Stop(Failure::Forbidden),
-                        AttemptOutcome::CredentialsRefused => LegEnd::Stop(Failure::Auth),
-                        _ => LegEnd::Exhausted { rate_limited: None },
-                    };
-                }
-            };
-            tracing::info!(
-                prompt_id = %prompt.prompt_id,
-                leg = leg.as_str(),
-                attempt = number,
-                wait_ms = wait.as_millis() as u64,
-                "retrying delivery"
-            );
-            tokio::time::sleep_until((Instant::now() + wait).min(deadline)).await;
-        }
-    }
-
-    /// Waits out a tenant cooldown if it ends before the deadline, and asks the breaker.
-    async fn wait_for_tenant(&self, deadline: Instant) -> Result<(), Failure> {
-        if let Some(left) = self.cooldown.remaining() {
-            if Instant::now() + left >= deadline {
-                return Err(Failure::RateLimited { retry_after: left });
-            }
-            self.metrics.retry_after_wait.observe(left.as_secs_f64());
-            tokio::time::sleep(left).await;
-        }
-        self.breaker.try_pass().map_err(|open| {
-            self.metrics.breaker_rejections.inc();
-            Failure::Unavailable {
-                retry_after: open.retry_after,
-            }
         })
     }
 }

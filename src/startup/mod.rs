@@ -68,7 +68,17 @@ impl Application {
             None
         };
         let metrics = Arc::new(Metrics::new());
-        let tenant = Arc::new(build_tenant(&settings, clock.clone(), metrics.clone())?);
+        let breaker = Arc::new(CircuitBreaker::new(
+            settings.breaker.failure_threshold,
+            Duration::from_millis(settings.breaker.cooldown_ms),
+            clock.clone(),
+        ));
+        let tenant = Arc::new(build_tenant(
+            &settings,
+            clock.clone(),
+            metrics.clone(),
+            breaker.clone(),
+        )?);
         let attempt_timeout = Duration::from_millis(settings.tenant.attempt_timeout_ms);
         let store = store::connect(
             &settings.store.database_url,
@@ -96,11 +106,6 @@ impl Application {
             attempt_timeout,
             metrics.clone(),
         );
-        let breaker = Arc::new(CircuitBreaker::new(
-            settings.breaker.failure_threshold,
-            Duration::from_millis(settings.breaker.cooldown_ms),
-            clock.clone(),
-        ));
         let limiter = rate_limit::from_settings(&settings.rate_limit, clock);
         let refusals = Arc::new(RefusalCounter::default());
         let deliveries = tokio_util::task::TaskTracker::new();

@@ -7,6 +7,7 @@ use anyhow::Context;
 use secrecy::SecretString;
 
 use crate::{
+    circuit_breaker::CircuitBreaker,
     clock::Clock,
     config::Settings,
     fake_tenant::FakeTenant,
@@ -18,6 +19,7 @@ pub(super) fn build_tenant(
     settings: &Settings,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
+    breaker: Arc<CircuitBreaker>,
 ) -> anyhow::Result<TutorialTenant> {
     let t = &settings.tenant;
     let base_url = t.url.as_deref().context("tenant.url is not set")?;
@@ -52,6 +54,7 @@ pub(super) fn build_tenant(
         },
         clock,
         metrics.clone(),
+        breaker,
     );
     TutorialTenant::new(
         http,

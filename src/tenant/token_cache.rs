@@ -2,7 +2,9 @@
 //!
 //! Concurrent callers that find no valid token share one in-flight fetch (single flight), so
 //! a burst of first requests costs the tenant one token request. Failures are shared by the
-//! callers waiting on that fetch but are not cached: the next caller tries again.
+//! callers waiting on that fetch but are not cached: the next caller tries again. Each fetch
+//! is one exchange with the tenant for the circuit breaker, counted here once, however many
+//! callers waited on it.
 
 use std::{
     sync::{Arc, Mutex},
@@ -24,6 +26,7 @@ use serde::Deserialize;
 
 use super::HttpClient;
 use crate::{
+    circuit_breaker::CircuitBreaker,
     clock::Clock,
     metrics::{Endpoint, Metrics, ResultLabels},
 };
@@ -88,6 +91,7 @@ struct Inner {
     settings: TokenCacheSettings,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
+    breaker: Arc<CircuitBreaker>,
     state: Mutex<State>,
 }
 
@@ -109,6 +113,7 @@ impl TokenCache {
         settings: TokenCacheSettings,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
+        breaker: Arc<CircuitBreaker>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -116,6 +121,7 @@ impl TokenCache {
                 settings,
                 clock,
                 metrics,
+                breaker,
                 state: Mutex::default(),
             }),
         }
@@ -169,6 +175,11 @@ impl TokenCache {
                 .metrics
                 .upstream(Endpoint::Token, status, started.elapsed());
             let outcome = if result.is_ok() { "success" } else { "failure" };
+            // Refused credentials are an answer: the tenant is up.
+            match &result {
+                Err(TokenError::Unavailable { .. }) => inner.breaker.record_failure(),
+                Ok(_) | Err(TokenError::Rejected { .. }) => inner.breaker.record_success(),
+            }
             inner
                 .metrics
                 .token_fetches

@@ -21,5 +21,6 @@ mod replicas;
 mod retention;
 mod running;
 mod sandbox;
+mod shared_faults;
 mod tenant_rate_limit;
 mod token;
