@@ -147,6 +147,9 @@ impl PromptService {
             .await
             .unwrap_or(Err(Failure::Timeout));
 
+        // Prompts turned away before any attempt (breaker, cooldown, a POST slot never free)
+        // would pull the latency percentiles down in an outage: they are not timed.
+        let reached_tenant = !attempts.is_empty();
         let delivered_leg = result.as_ref().ok().map(|d| d.leg);
         let prompt_id = match delivered_leg {
             Some(Leg::Fallback) => fallback.prompt_id.clone(),
@@ -193,9 +196,11 @@ impl PromptService {
             Ok(_) => DeliveryOutcome::Delivered,
             Err(_) => DeliveryOutcome::Failed,
         });
-        self.metrics
-            .delivery_duration
-            .observe(started.elapsed().as_secs_f64());
+        if reached_tenant {
+            self.metrics
+                .delivery_duration
+                .observe(started.elapsed().as_secs_f64());
+        }
         let delivered = result.map_err(|failure| SubmitError::Delivery {
             failure,
             prompt_id: prompt_id.clone(),

@@ -75,3 +75,27 @@ async fn failure_paths_show_in_the_metrics() {
         assert!(text.contains(expected), "missing {expected}\n{text}");
     }
 }
+
+/// Prompts the breaker turns away never reached the tenant: they are counted as deliveries
+/// but not timed, so an outage does not pull the delivery latency percentiles down.
+#[tokio::test]
+async fn delivery_latency_counts_only_prompts_that_reached_the_tenant() {
+    let app = spawn_app_with(|s| {
+        s.breaker.failure_threshold = 2;
+        s.delivery.max_attempts = 1;
+    })
+    .await;
+    app.mount_tenant(ResponseTemplate::new(503)).await;
+    assert_eq!(app.post_prompt(&prompt_body()).await.status(), 502);
+    for _ in 0..3 {
+        let response = app.post_prompt(&prompt_body()).await;
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "upstream_unavailable");
+    }
+    let text = app.metrics_text().await;
+    assert!(
+        text.contains("cxone_assist_delivery_duration_seconds_count 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("cxone_assist_deliveries_total{outcome=\"failed\"} 4\n"));
+}
