@@ -91,12 +91,11 @@ async fn healthcheck(url: &str) -> ExitCode {
         connect_timeout: TIMEOUT,
         pool_idle_timeout: TIMEOUT,
     });
-    let request = axum::http::Request::get(url).body(Default::default());
-    let healthy = match (client, request) {
-        (Ok(client), Ok(request)) => client
-            .send(request, TIMEOUT)
-            .await
-            .is_ok_and(|r| r.status.is_success()),
+    let healthy = match (client, url::Url::parse(url)) {
+        (Ok(client), Ok(url)) => {
+            let request = client.request(axum::http::Method::GET, url);
+            (client.send(request, TIMEOUT).await).is_ok_and(|r| r.status.is_success())
+        }
         _ => false,
     };
     if healthy {

@@ -31,8 +31,6 @@ pub(super) fn build_tenant(
             base_url.as_str().trim_end_matches('/')
         ))?,
     };
-    let token_url = axum::http::Uri::try_from(token_url.as_str())
-        .context("tenant.token_url is not a usable URL")?;
     let http = tenant::HttpClient::new(&tenant::HttpClientOptions {
         connect_timeout: Duration::from_millis(t.connect_timeout_ms),
         pool_idle_timeout: Duration::from_millis(t.pool_idle_timeout_ms),
@@ -47,7 +45,9 @@ pub(super) fn build_tenant(
                 .client_secret
                 .clone()
                 .context("the client secret is not set")?,
-            scope: t.scope.clone(),
+            grant: tenant::Grant::ClientCredentials {
+                scope: t.scope.clone(),
+            },
             refresh_skew: Duration::from_secs(t.token_refresh_skew_secs),
             refresh_skew_max_fraction: t.token_refresh_skew_max_fraction,
             request_timeout: Duration::from_millis(t.attempt_timeout_ms),
@@ -56,7 +56,7 @@ pub(super) fn build_tenant(
         metrics.clone(),
         breaker,
     );
-    TutorialTenant::new(
+    Ok(TutorialTenant::new(
         http,
         tokens,
         tenant::TutorialTenantSettings {
@@ -64,8 +64,7 @@ pub(super) fn build_tenant(
             ui: settings.delivery.ui.clone(),
         },
         metrics,
-    )
-    .context("tenant.url is not a usable URL")
+    ))
 }
 
 /// Starts the embedded fake tenant and points the settings at it.

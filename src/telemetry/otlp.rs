@@ -6,7 +6,6 @@ use std::{fmt, time::Duration};
 use async_trait::async_trait;
 use axum::http::{Request, Response};
 use bytes::Bytes;
-use http_body_util::Full;
 use opentelemetry_http::HttpError;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -34,12 +33,11 @@ impl fmt::Debug for Exporter {
 #[async_trait]
 impl opentelemetry_http::HttpClient for Exporter {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-        let (parts, body) = request.into_parts();
-        let request = Request::from_parts(parts, Full::new(body));
+        let request = reqwest::Request::try_from(request)?;
         let http = self.http.clone();
         let answer = self
             .runtime
-            .spawn(async move { http.send(request, EXPORT_TIMEOUT).await })
+            .spawn(async move { http.execute(request, EXPORT_TIMEOUT).await })
             .await??;
         let mut response = Response::builder()
             .status(answer.status)

@@ -1,21 +1,17 @@
 //! The one HTTP client for upstream calls, built once: connections are pooled and reused.
 //!
-//! hyper-util's pooled client over rustls rather than reqwest. reqwest turns every request's
-//! URI back into a `url::Url` twice (for its redirect policy and for the response), which
-//! cost some 28 000 instructions a prompt, more than the prompt's JSON. Nothing here needs
-//! what reqwest adds: redirects are never followed, there are no cookies or proxies, and
-//! every answer is a small JSON document read whole.
+//! reqwest, configured for a service that talks to one tenant: rustls with the webpki roots,
+//! redirects never followed (a token endpoint that redirects is no token endpoint), no proxy
+//! taken from the environment, a connect timeout, an idle-pool timeout below common
+//! keep-alives (so a connection the tenant is closing is not picked), and HTTP/1.1 only, which
+//! CXone's token endpoint needs and pooled connections make cheap. Every call gets its own
+//! timeout, the time left before its deadline. Callers pass URLs parsed once (`url::Url`),
+//! never strings, so no request re-parses its URL before sending.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{fmt, time::Duration};
 
-use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::{
-    client::legacy::{connect::HttpConnector, Client},
-    rt::{TokioExecutor, TokioTimer},
-};
+use axum::http::{HeaderMap, Method, StatusCode};
+use bytes::{Bytes, BytesMut};
 
 /// The largest answer read from upstream. The tenant's answers are small JSON documents; a
 /// larger one is treated as a broken exchange rather than held in memory.
@@ -33,7 +29,7 @@ pub struct HttpClientOptions {
 
 #[derive(Clone)]
 pub struct HttpClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: reqwest::Client,
 }
 
 /// A whole upstream answer.
@@ -51,7 +47,8 @@ pub enum TransportError {
     Timeout,
     /// No connection could be opened.
     Connect,
-    /// The connection failed or closed mid-exchange, or the answer was too large.
+    /// The connection failed or closed mid-exchange, the answer was too large, or the
+    /// request could not be built.
     Broken,
 }
 
@@ -68,73 +65,84 @@ impl fmt::Display for TransportError {
 }
 
 impl HttpClient {
-    pub fn new(options: &HttpClientOptions) -> Result<Self, rustls::Error> {
-        let mut tcp = HttpConnector::new();
-        tcp.set_connect_timeout(Some(options.connect_timeout));
-        tcp.set_nodelay(true);
-        // The TLS connector above decides between http and https.
-        tcp.enforce_http(false);
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let connector = HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(tcp);
-        let client = Client::builder(TokioExecutor::new())
+    pub fn new(options: &HttpClientOptions) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            .user_agent(USER_AGENT)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .connect_timeout(options.connect_timeout)
             .pool_idle_timeout(options.pool_idle_timeout)
             .pool_max_idle_per_host(256)
-            .pool_timer(TokioTimer::new())
-            .build(connector);
+            .tcp_nodelay(true)
+            .http1_only()
+            .build()?;
         Ok(Self { client })
+    }
+
+    /// A request to `url`, to finish and pass to [`HttpClient::send`].
+    pub fn request(&self, method: Method, url: url::Url) -> reqwest::RequestBuilder {
+        self.client.request(method, url)
     }
 
     /// Sends `request` and reads the whole answer, both within `timeout`.
     pub async fn send(
         &self,
-        mut request: Request<Full<Bytes>>,
+        request: reqwest::RequestBuilder,
         timeout: Duration,
     ) -> Result<UpstreamResponse, TransportError> {
-        request
-            .headers_mut()
-            .insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+        let request = request.timeout(timeout).build().map_err(|error| {
+            tracing::debug!(error = %ErrorChain(&error), "upstream request could not be built");
+            TransportError::Broken
+        })?;
+        self.execute(request, timeout).await
+    }
+
+    /// Sends a request built elsewhere (the trace exporter's, the token exchange's) within
+    /// `timeout`.
+    pub async fn execute(
+        &self,
+        request: reqwest::Request,
+        timeout: Duration,
+    ) -> Result<UpstreamResponse, TransportError> {
         let exchange = async {
-            let response = self.client.request(request).await.map_err(|error| {
-                tracing::debug!(error = %ErrorChain(&error), "upstream request failed");
-                if error.is_connect() {
-                    TransportError::Connect
-                } else {
-                    TransportError::Broken
+            let mut response = self.client.execute(request).await.map_err(classify)?;
+            let status = response.status();
+            let headers = std::mem::take(response.headers_mut());
+            let mut body = BytesMut::new();
+            while let Some(chunk) = response.chunk().await.map_err(classify)? {
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(TransportError::Broken);
                 }
-            })?;
-            let (parts, body) = response.into_parts();
-            let body = Limited::new(body, MAX_BODY_BYTES)
-                .collect()
-                .await
-                .map_err(|_| TransportError::Broken)?
-                .to_bytes();
+                body.extend_from_slice(&chunk);
+            }
             Ok(UpstreamResponse {
-                status: parts.status,
-                headers: parts.headers,
-                body,
+                status,
+                headers,
+                body: body.freeze(),
             })
         };
+        // reqwest's own timeout covers the body too; this bounds the whole exchange even if a
+        // request arrives here without one.
         tokio::time::timeout(timeout, exchange)
             .await
             .unwrap_or(Err(TransportError::Timeout))
     }
 }
 
-/// An error with its causes, `: `-separated: hyper's own message says little ("client error
-/// (Connect)") without the I/O error underneath.
+fn classify(error: reqwest::Error) -> TransportError {
+    tracing::debug!(error = %ErrorChain(&error), "upstream request failed");
+    if error.is_timeout() {
+        TransportError::Timeout
+    } else if error.is_connect() {
+        TransportError::Connect
+    } else {
+        TransportError::Broken
+    }
+}
+
+/// An error with its causes, `: `-separated: reqwest's own message says little ("error
+/// sending request") without the I/O error underneath.
 struct ErrorChain<'a>(&'a (dyn std::error::Error + 'static));
 
 impl fmt::Display for ErrorChain<'_> {
@@ -166,8 +174,8 @@ mod tests {
         .unwrap()
     }
 
-    fn get(url: &str) -> Request<Full<Bytes>> {
-        Request::get(url).body(Full::default()).unwrap()
+    fn get(client: &HttpClient, url: &str) -> reqwest::RequestBuilder {
+        client.request(Method::GET, url::Url::parse(url).unwrap())
     }
 
     #[tokio::test]
@@ -183,9 +191,9 @@ mod tests {
             )
             .mount(&server)
             .await;
-        let answer = (client().send(get(&format!("{}/x", server.uri())), Duration::from_secs(5)))
-            .await
-            .unwrap();
+        let client = client();
+        let request = get(&client, &format!("{}/x", server.uri()));
+        let answer = client.send(request, Duration::from_secs(5)).await.unwrap();
         assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(answer.headers["retry-after"], "7");
         assert_eq!(answer.body, "slow down");
@@ -198,8 +206,9 @@ mod tests {
             .respond_with(ResponseTemplate::new(200).set_body_bytes(vec![b'x'; MAX_BODY_BYTES + 1]))
             .mount(&server)
             .await;
-        let result = client()
-            .send(get(&server.uri()), Duration::from_secs(5))
+        let client = client();
+        let result = client
+            .send(get(&client, &server.uri()), Duration::from_secs(5))
             .await;
         assert_eq!(result.unwrap_err(), TransportError::Broken);
     }
@@ -209,8 +218,12 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let result = client()
-            .send(get(&format!("http://{addr}/")), Duration::from_secs(5))
+        let client = client();
+        let result = client
+            .send(
+                get(&client, &format!("http://{addr}/")),
+                Duration::from_secs(5),
+            )
             .await;
         assert_eq!(result.unwrap_err(), TransportError::Connect);
     }
@@ -223,8 +236,9 @@ mod tests {
             .mount(&server)
             .await;
         let started = std::time::Instant::now();
-        let result = client()
-            .send(get(&server.uri()), Duration::from_millis(100))
+        let client = client();
+        let result = client
+            .send(get(&client, &server.uri()), Duration::from_millis(100))
             .await;
         assert_eq!(result.unwrap_err(), TransportError::Timeout);
         assert!(started.elapsed() < Duration::from_secs(2));

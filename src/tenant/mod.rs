@@ -7,6 +7,7 @@
 
 pub(crate) mod http_client;
 mod token_cache;
+mod token_exchange;
 mod tutorial;
 
 use std::time::Duration;
@@ -17,6 +18,7 @@ use crate::domain::{Priority, PromptId};
 
 pub use http_client::{HttpClient, HttpClientOptions, TransportError, UpstreamResponse};
 pub use token_cache::{Token, TokenCache, TokenCacheSettings, TokenError};
+pub use token_exchange::Grant;
 pub use tutorial::{TutorialTenant, TutorialTenantSettings};
 
 /// One prompt as the delivery layer hands it to an adapter.

@@ -11,20 +11,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::http::{
-    header::{self, InvalidHeaderValue},
-    HeaderValue, Method, Request, Uri,
-};
-use bytes::Bytes;
+use axum::http::{header::InvalidHeaderValue, HeaderValue};
 use futures::{
     future::{BoxFuture, Shared},
     FutureExt,
 };
-use http_body_util::Full;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 
-use super::HttpClient;
+use super::{
+    token_exchange::{Grant, TokenRequest},
+    HttpClient,
+};
 use crate::{
     circuit_breaker::CircuitBreaker,
     clock::Clock,
@@ -58,19 +55,34 @@ fn bearer(token: &str) -> Result<HeaderValue, InvalidHeaderValue> {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
-    /// The token endpoint answered 4xx: the credentials are wrong or the app not approved.
-    #[error("token endpoint refused the credentials (HTTP {status})")]
-    Rejected { status: u16 },
+    /// The token endpoint answered 400, 401 or 403: the credentials are wrong or the app not
+    /// approved. `error` is the OAuth2 error code it gave (`invalid_client`: the client id or
+    /// secret; `invalid_grant`: the access key or password).
+    #[error("token endpoint refused the credentials (HTTP {status}{})", describe(error.as_deref()))]
+    Rejected { status: u16, error: Option<String> },
+    /// The token endpoint answered 429, with its `Retry-After` when it sent a usable one.
+    #[error("token endpoint rate limited")]
+    RateLimited { retry_after: Option<Duration> },
     /// Network fault, timeout, 5xx or an unreadable answer: worth trying again.
     #[error("token endpoint unavailable: {reason}")]
     Unavailable { reason: &'static str },
 }
 
+/// What an OAuth2 error code says is wrong, for readiness and logs.
+fn describe(error: Option<&str>) -> String {
+    match error {
+        Some("invalid_client") => ", invalid_client: the client id or secret was refused".into(),
+        Some("invalid_grant") => ", invalid_grant: the access key was refused".into(),
+        Some(other) => format!(", {other}"),
+        None => String::new(),
+    }
+}
+
 pub struct TokenCacheSettings {
-    pub token_url: Uri,
+    pub token_url: url::Url,
     pub client_id: String,
     pub client_secret: SecretString,
-    pub scope: String,
+    pub grant: Grant,
     /// Refresh this long before expiry...
     pub refresh_skew: Duration,
     /// ...capped at this fraction of the token's lifetime.
@@ -99,12 +111,6 @@ struct Inner {
 struct State {
     current: Option<Arc<Token>>,
     in_flight: Option<SharedFetch>,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    expires_in: Option<u64>,
 }
 
 impl TokenCache {
@@ -175,10 +181,12 @@ impl TokenCache {
                 .metrics
                 .upstream(Endpoint::Token, status, started.elapsed());
             let outcome = if result.is_ok() { "success" } else { "failure" };
-            // Refused credentials are an answer: the tenant is up.
+            // Refused credentials and a 429 are answers: the tenant is up.
             match &result {
                 Err(TokenError::Unavailable { .. }) => inner.breaker.record_failure(),
-                Ok(_) | Err(TokenError::Rejected { .. }) => inner.breaker.record_success(),
+                Ok(_) | Err(TokenError::Rejected { .. } | TokenError::RateLimited { .. }) => {
+                    inner.breaker.record_success()
+                }
             }
             inner
                 .metrics
@@ -213,63 +221,34 @@ impl Inner {
 
     async fn request_token(&self) -> Result<(u16, Token), (Option<u16>, TokenError)> {
         let s = &self.settings;
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", s.client_id.as_str()),
-            ("client_secret", s.client_secret.expose_secret()),
-            ("scope", s.scope.as_str()),
-        ];
-        let form = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(s.token_url.clone())
-            .header(header::ACCEPT, "application/json")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Full::new(Bytes::from(form)))
-            .map_err(|_| {
-                let reason = "the token request could not be built";
-                (None, TokenError::Unavailable { reason })
-            })?;
         let requested_at = self.clock.now();
-        // Without the timeout a token endpoint that accepts and never answers would hold the
-        // shared fetch forever, and every caller would join it.
-        let response = (self.http.send(request, s.request_timeout).await).map_err(|error| {
-            tracing::warn!(%error, "token request failed");
-            let reason = "network error";
-            (None, TokenError::Unavailable { reason })
-        })?;
-        let code = response.status.as_u16();
-        // Only these say the credentials are wrong; a 408 or 429 is worth trying again.
-        if matches!(code, 400 | 401 | 403) {
-            tracing::error!(status = code, "token endpoint refused the credentials");
-            return Err((Some(code), TokenError::Rejected { status: code }));
+        let (status, issued) = TokenRequest {
+            http: &self.http,
+            token_url: s.token_url.clone(),
+            client_id: &s.client_id,
+            client_secret: &s.client_secret,
+            grant: &s.grant,
+            timeout: s.request_timeout,
         }
-        if !response.status.is_success() {
-            tracing::warn!(status = code, "token endpoint failed");
-            let reason = "server error";
-            return Err((Some(code), TokenError::Unavailable { reason }));
-        }
+        .send()
+        .await;
+        let issued = issued.map_err(|error| (status, error))?;
         // A token that cannot go into a header would fail every request made with it.
-        let body = serde_json::from_slice::<TokenResponse>(&response.body)
-            .ok()
-            .filter(|body| bearer(&body.access_token).is_ok())
-            .ok_or_else(|| {
-                let reason = "unreadable token response";
-                (Some(code), TokenError::Unavailable { reason })
-            })?;
-        let lifetime = body
+        if bearer(&issued.access_token).is_err() {
+            let reason = "unreadable token response";
+            return Err((status, TokenError::Unavailable { reason }));
+        }
+        let lifetime = issued
             .expires_in
-            .map_or(DEFAULT_LIFETIME, Duration::from_secs)
+            .unwrap_or(DEFAULT_LIFETIME)
             .min(MAX_LIFETIME);
         tracing::info!(expires_in_secs = lifetime.as_secs(), "fetched access token");
         let usable = usable_lifetime(lifetime, s.refresh_skew, s.refresh_skew_max_fraction);
         let token = Token {
-            value: SecretString::from(body.access_token),
+            value: SecretString::from(issued.access_token),
             expires_at: requested_at + usable,
         };
-        Ok((code, token))
+        Ok((status.unwrap_or(200), token))
     }
 }
 

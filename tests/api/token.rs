@@ -201,3 +201,64 @@ async fn a_redirecting_token_endpoint_is_not_followed() {
     assert_eq!(followed, 0, "the redirect was followed");
     assert!(app.prompts_received().await.is_empty());
 }
+
+/// The token endpoint's 429 reaches the retry policy with its `Retry-After`: a wait past the
+/// deadline is answered 429 at once with the tenant's own value, not retried as an outage.
+#[tokio::test]
+async fn a_token_endpoint_429_carries_its_retry_after_to_the_caller() {
+    let app = spawn_app().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "120"))
+        .mount(&app.auth)
+        .await;
+    let response = app.post_prompt(&prompt_body()).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "120");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "upstream_rate_limited");
+    assert_eq!(
+        app.token_requests().await,
+        1,
+        "the 429 was waited out, not retried"
+    );
+}
+
+/// A short token-endpoint 429 is waited out, and the prompt then goes through.
+#[tokio::test]
+async fn a_short_token_endpoint_429_is_waited_out() {
+    let app = spawn_app().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .mount(&app.auth)
+        .await;
+    app.mount_tenant(delivered()).await;
+    let started = std::time::Instant::now();
+    let response = app.post_prompt(&prompt_body()).await;
+    assert_eq!(response.status(), 200);
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(app.token_requests().await, 2);
+}
+
+/// Readiness names the credential the token endpoint refused.
+#[tokio::test]
+async fn readiness_says_which_credential_was_refused() {
+    let app = spawn_app().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({
+            "error": "invalid_client",
+            "error_description": "unknown client"
+        })))
+        .mount(&app.auth)
+        .await;
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    let tenant = body["checks"]["tenant"].as_str().unwrap();
+    assert!(tenant.contains("invalid_client"), "{tenant}");
+    assert!(tenant.contains("client id or secret"), "{tenant}");
+    assert!(!tenant.contains(CLIENT_SECRET));
+}

@@ -38,9 +38,16 @@ pub(super) fn classify(response: &UpstreamResponse) -> AttemptReport {
 /// A try that never got as far as a POST because no token could be had.
 pub(super) fn token_failure(error: &TokenError) -> AttemptReport {
     match error {
-        TokenError::Rejected { status } => AttemptReport {
+        TokenError::Rejected { status, .. } => AttemptReport {
             status: Some(*status),
             outcome: AttemptOutcome::CredentialsRefused,
+        },
+        // The policy waits a token endpoint's 429 out like the prompts endpoint's.
+        TokenError::RateLimited { retry_after } => AttemptReport {
+            status: Some(429),
+            outcome: AttemptOutcome::RateLimited {
+                retry_after: *retry_after,
+            },
         },
         TokenError::Unavailable { .. } => AttemptReport {
             status: None,

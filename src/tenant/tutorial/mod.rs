@@ -10,9 +10,8 @@ use std::{
 };
 
 use async_trait::async_trait;
-use axum::http::{header, Method, Request, StatusCode, Uri};
+use axum::http::{header, Method, StatusCode};
 use bytes::Bytes;
-use http_body_util::Full;
 
 use answers::{classify, token_failure, transport_kind};
 use payload::{PromptPayload, TranscriptBody};
@@ -37,7 +36,8 @@ pub struct TutorialTenant {
     http: HttpClient,
     tokens: TokenCache,
     base_url: url::Url,
-    prompts_uri: Uri,
+    /// Parsed once: every prompt POST clones it rather than parsing a string.
+    prompts_url: url::Url,
     ui: UiSettings,
     metrics: Arc<Metrics>,
 }
@@ -48,19 +48,16 @@ impl TutorialTenant {
         tokens: TokenCache,
         settings: TutorialTenantSettings,
         metrics: Arc<Metrics>,
-    ) -> Result<Self, axum::http::uri::InvalidUri> {
-        let prompts_uri = uri(&with_path(
-            &settings.base_url,
-            &["api", "v2", "agentassist", "prompts"],
-        ))?;
-        Ok(Self {
+    ) -> Self {
+        let prompts_url = with_path(&settings.base_url, &["api", "v2", "agentassist", "prompts"]);
+        Self {
             http,
             tokens,
             base_url: settings.base_url,
-            prompts_uri,
+            prompts_url,
             ui: settings.ui,
             metrics,
-        })
+        }
     }
 
     pub fn tokens(&self) -> &TokenCache {
@@ -77,7 +74,7 @@ impl TutorialTenant {
         request: F,
     ) -> Result<Result<UpstreamResponse, TransportError>, TokenError>
     where
-        F: Fn(&Token) -> Result<Request<Full<Bytes>>, TransportError>,
+        F: Fn(&Token) -> Result<reqwest::RequestBuilder, TransportError>,
     {
         let token = self.tokens.get(remaining(deadline)).await?;
         let first = self.send(endpoint, request(&token), deadline).await;
@@ -91,11 +88,35 @@ impl TutorialTenant {
         }
     }
 
+    /// A JSON request to the tenant with the token and, when there is one, the request id.
+    fn upstream_request(
+        &self,
+        method: Method,
+        url: url::Url,
+        token: &Token,
+        request_id: Option<&str>,
+        body: Bytes,
+    ) -> Result<reqwest::RequestBuilder, TransportError> {
+        let authorization = token.authorization().map_err(|_| TransportError::Broken)?;
+        let mut request = (self.http.request(method, url))
+            .header(header::ACCEPT, "application/json")
+            .header(header::AUTHORIZATION, authorization);
+        if !body.is_empty() {
+            request = request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        if let Some(id) = request_id {
+            request = request.header(REQUEST_ID, id);
+        }
+        Ok(request)
+    }
+
     /// Sends one request, recording its status class and latency (the answer read whole).
     async fn send(
         &self,
         endpoint: Endpoint,
-        request: Result<Request<Full<Bytes>>, TransportError>,
+        request: Result<reqwest::RequestBuilder, TransportError>,
         deadline: Instant,
     ) -> Result<UpstreamResponse, TransportError> {
         let started = Instant::now();
@@ -124,9 +145,9 @@ impl Tenant for TutorialTenant {
         let request = serde_json::to_vec(&payload)
             .map_err(|_| TransportError::Broken)
             .and_then(|body| {
-                upstream_request(
+                self.upstream_request(
                     Method::POST,
-                    self.prompts_uri.clone(),
+                    self.prompts_url.clone(),
                     &token,
                     prompt.request_id.as_deref(),
                     Bytes::from(body),
@@ -154,24 +175,24 @@ impl Tenant for TutorialTenant {
         timeout: Duration,
     ) -> TranscriptLookup {
         let deadline = Instant::now() + timeout;
-        let uri = uri(&with_path(
+        let url = with_path(
             &self.base_url,
             &["api", "v2", "interactions", interaction_id, "transcripts"],
-        ))
-        .ok();
+        );
         let result = self
             .with_token(Endpoint::Transcripts, deadline, |token| {
-                let uri = uri.clone().ok_or(TransportError::Broken)?;
-                upstream_request(Method::GET, uri, token, request_id, Bytes::new())
+                self.upstream_request(Method::GET, url.clone(), token, request_id, Bytes::new())
             })
             .await;
         let response = match result {
-            Err(TokenError::Rejected { status }) => {
+            Err(TokenError::Rejected { status, .. }) => {
                 return TranscriptLookup::Failed {
                     status: Some(status),
                 }
             }
-            Err(TokenError::Unavailable { .. }) | Ok(Err(_)) => return TranscriptLookup::Transient,
+            Err(TokenError::Unavailable { .. } | TokenError::RateLimited { .. }) | Ok(Err(_)) => {
+                return TranscriptLookup::Transient
+            }
             Ok(Ok(response)) => response,
         };
         match response.status {
@@ -202,34 +223,6 @@ impl Tenant for TutorialTenant {
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
-}
-
-/// A JSON request to the tenant with the token and, when there is one, the request id.
-fn upstream_request(
-    method: Method,
-    uri: Uri,
-    token: &Token,
-    request_id: Option<&str>,
-    body: Bytes,
-) -> Result<Request<Full<Bytes>>, TransportError> {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::ACCEPT, "application/json");
-    if !body.is_empty() {
-        request = request.header(header::CONTENT_TYPE, "application/json");
-    }
-    if let Some(id) = request_id {
-        request = request.header(REQUEST_ID, id);
-    }
-    let authorization = token.authorization().map_err(|_| TransportError::Broken)?;
-    (request.header(header::AUTHORIZATION, authorization))
-        .body(Full::new(body))
-        .map_err(|_| TransportError::Broken)
-}
-
-fn uri(url: &url::Url) -> Result<Uri, axum::http::uri::InvalidUri> {
-    Uri::try_from(url.as_str())
 }
 
 fn remaining(deadline: Instant) -> Duration {
