@@ -4,7 +4,7 @@ use std::{collections::HashMap, fmt::Display, str::FromStr};
 
 use secrecy::SecretString;
 
-use super::{Acknowledge, LogFormat, Settings};
+use super::{Acknowledge, CxoneDelivery, LogFormat, Settings, TenantApi};
 
 type Apply = fn(&mut Settings, &str) -> Result<(), String>;
 
@@ -43,6 +43,58 @@ pub(super) const VARIABLES: &[(&str, Apply)] = &[
     }),
     ("CXONE_CLIENT_SECRET_FILE", |s, v| {
         s.tenant.client_secret_file = Some(v.into());
+        Ok(())
+    }),
+    ("CXONE_API", |s, v| {
+        s.tenant.api = match v.trim() {
+            "tutorial" => TenantApi::Tutorial,
+            "cxone" => TenantApi::Cxone,
+            other => return Err(format!("expected `tutorial` or `cxone`, got `{other}`")),
+        };
+        Ok(())
+    }),
+    ("CXONE_ACCESS_KEY_ID", |s, v| {
+        s.tenant.cxone.access_key_id = Some(SecretString::from(v.trim().to_owned()));
+        Ok(())
+    }),
+    ("CXONE_ACCESS_KEY_ID_FILE", |s, v| {
+        s.tenant.cxone.access_key_id_file = Some(v.into());
+        Ok(())
+    }),
+    ("CXONE_ACCESS_KEY_SECRET", |s, v| {
+        s.tenant.cxone.access_key_secret = Some(SecretString::from(v.to_owned()));
+        Ok(())
+    }),
+    ("CXONE_ACCESS_KEY_SECRET_FILE", |s, v| {
+        s.tenant.cxone.access_key_secret_file = Some(v.into());
+        Ok(())
+    }),
+    ("CXONE_AUTH_URL", |s, v| {
+        s.tenant.cxone.auth_url = v.trim().to_owned();
+        Ok(())
+    }),
+    ("CXONE_API_URL", |s, v| {
+        s.tenant.cxone.api_url = Some(v.trim().to_owned());
+        Ok(())
+    }),
+    ("CXONE_API_VERSION", |s, v| {
+        s.tenant.cxone.api_version = v.trim().to_owned();
+        Ok(())
+    }),
+    ("CXONE_DELIVERY", |s, v| {
+        s.tenant.cxone.delivery = match v.trim() {
+            "agent_message" => CxoneDelivery::AgentMessage,
+            "custom_event" => CxoneDelivery::CustomEvent,
+            other => {
+                return Err(format!(
+                    "expected `agent_message` or `custom_event`, got `{other}`"
+                ))
+            }
+        };
+        Ok(())
+    }),
+    ("CXONE_EVENT_NAME", |s, v| {
+        s.tenant.cxone.event_name = v.trim().to_owned();
         Ok(())
     }),
     ("INBOUND_API_KEYS", |s, v| {

@@ -5,9 +5,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use secrecy::{ExposeSecret, SecretString};
-
-use super::{env, validate, Settings};
+use super::{credentials, env, validate, Settings};
 
 /// The file read when `--config` is not given, relative to the working directory. Its
 /// absence is fine: the built-in defaults are complete.
@@ -55,17 +53,13 @@ pub fn load(options: &LoadOptions, env: &HashMap<String, String>) -> Result<Sett
     settings.sandbox.enabled |= options.sandbox;
     if settings.auth.api_keys.is_empty() {
         if let Some(path) = settings.auth.api_keys_file.clone() {
-            settings.auth.api_keys = read_api_keys(&path)?;
+            settings.auth.api_keys = credentials::read_api_keys(&path)?;
         }
     }
 
     if !settings.sandbox.enabled {
-        if settings.tenant.client_secret.is_none() {
-            if let Some(path) = settings.tenant.client_secret_file.clone() {
-                settings.tenant.client_secret = Some(read_secret(&path)?);
-            }
-        }
-        let missing = missing_credentials(&settings);
+        credentials::read_secret_files(&mut settings.tenant)?;
+        let missing = credentials::missing(&settings.tenant);
         if !missing.is_empty() {
             return Err(ConfigError::MissingCredentials(missing));
         }
@@ -83,59 +77,9 @@ fn read_file(path: &Path) -> Result<Settings, ConfigError> {
     toml::from_str(&text).map_err(|e| file_error(e.to_string()))
 }
 
-fn read_secret(path: &Path) -> Result<SecretString, ConfigError> {
-    let mut secret = std::fs::read_to_string(path).map_err(|source| ConfigError::SecretFile {
-        variable: "CXONE_CLIENT_SECRET_FILE",
-        path: path.to_owned(),
-        source,
-    })?;
-    // Files written by `echo` or editors end in a newline that is not part of the secret.
-    if secret.ends_with('\n') {
-        secret.pop();
-        if secret.ends_with('\r') {
-            secret.pop();
-        }
-    }
-    Ok(SecretString::from(secret))
-}
-
-fn read_api_keys(path: &Path) -> Result<Vec<SecretString>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::SecretFile {
-        variable: "INBOUND_API_KEYS_FILE",
-        path: path.to_owned(),
-        source,
-    })?;
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(|line| SecretString::from(line.to_owned()))
-        .collect())
-}
-
-fn missing_credentials(settings: &Settings) -> Vec<&'static str> {
-    let tenant = &settings.tenant;
-    let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
-    let mut missing = Vec::new();
-    if blank(&tenant.url) {
-        missing.push("CXONE_TENANT_URL");
-    }
-    if blank(&tenant.client_id) {
-        missing.push("CXONE_CLIENT_ID");
-    }
-    // An empty secret file is as good as none: say so at start-up, not as 401s later.
-    let no_secret = tenant
-        .client_secret
-        .as_ref()
-        .is_none_or(|s| s.expose_secret().trim().is_empty());
-    if no_secret {
-        missing.push("CXONE_CLIENT_SECRET (or CXONE_CLIENT_SECRET_FILE)");
-    }
-    missing
-}
-
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
 
     use super::*;
 
@@ -161,6 +105,21 @@ mod tests {
             err.to_string(),
             "missing environment variables: CXONE_TENANT_URL, \
              CXONE_CLIENT_SECRET (or CXONE_CLIENT_SECRET_FILE)"
+        );
+    }
+
+    #[test]
+    fn the_cxone_dialect_names_its_own_missing_credentials() {
+        let err = load(
+            &LoadOptions::default(),
+            &env(&[("CXONE_API", "cxone"), ("CXONE_ACCESS_KEY_ID", "AKID")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "missing environment variables: CXONE_CLIENT_ID, \
+             CXONE_CLIENT_SECRET (or CXONE_CLIENT_SECRET_FILE), \
+             CXONE_ACCESS_KEY_SECRET (or CXONE_ACCESS_KEY_SECRET_FILE)"
         );
     }
 

@@ -2,6 +2,8 @@
 //! variables. Everything is validated before a socket is bound.
 
 mod admission;
+mod credentials;
+mod cxone;
 mod env;
 mod ledger;
 mod load;
@@ -16,6 +18,7 @@ use serde::Deserialize;
 use crate::fake_tenant::FakeTenantSettings;
 
 pub use admission::{EligibilitySettings, RateLimitBackend, RateLimitSettings};
+pub use cxone::{CxoneDelivery, CxoneSettings, TenantApi};
 pub use ledger::{Acknowledge, CorrelationSettings, StoreSettings};
 pub use load::{load, ConfigError, LoadOptions};
 pub use tenant::{DeliverySettings, TenantSettings, UiSettings};

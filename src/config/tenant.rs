@@ -5,14 +5,22 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::{CxoneSettings, TenantApi};
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TenantSettings {
-    /// Base URL of the tenant (`CXONE_TENANT_URL`); https unless the host is loopback.
+    /// Which tenant API to speak (`CXONE_API`): `tutorial` (the default) or `cxone`.
+    pub api: TenantApi,
+    /// The `cxone` dialect's settings (`[tenant.cxone]`).
+    pub cxone: CxoneSettings,
+    /// Base URL of the tenant (`CXONE_TENANT_URL`), tutorial dialect; https unless the host
+    /// is loopback.
     pub url: Option<String>,
     /// OAuth2 token endpoint (`CXONE_TOKEN_URL`); defaults to `{url}/api/v2/oauth/token`.
     pub token_url: Option<String>,
-    /// OAuth2 client id (`CXONE_CLIENT_ID`).
+    /// OAuth2 client id (`CXONE_CLIENT_ID`); in the `cxone` dialect, the registered
+    /// application's, sent as HTTP Basic with its secret.
     pub client_id: Option<String>,
     /// OAuth2 client secret (`CXONE_CLIENT_SECRET`). Never read from the config file, so the
     /// file can be committed; use `client_secret_file` for mounted secrets.
@@ -45,6 +53,8 @@ pub struct TenantSettings {
 impl Default for TenantSettings {
     fn default() -> Self {
         Self {
+            api: TenantApi::Tutorial,
+            cxone: CxoneSettings::default(),
             url: None,
             token_url: None,
             client_id: None,

@@ -1,0 +1,79 @@
+//! Which tenant API the service speaks, and the settings of CXone's documented one.
+
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// The tenant API dialect (`CXONE_API`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantApi {
+    /// The Go tutorial's endpoints (`/api/v2/agentassist/prompts`, client-credentials tokens).
+    #[default]
+    Tutorial,
+    /// NICE CXone's documented APIs: access-key password grant, discovery, agent messages or
+    /// custom events, active contacts.
+    Cxone,
+}
+
+/// How a prompt reaches the agent in the `cxone` dialect (`CXONE_DELIVERY`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CxoneDelivery {
+    /// An agent message (`POST .../agents/messages`): a pop-up and an entry in the agent's
+    /// message panel, withdrawable with `DELETE /prompts/{promptId}`.
+    #[default]
+    AgentMessage,
+    /// A custom event into the agent's event stream (`PUT .../agents/{id}/custom-event`), for
+    /// a desktop integration that renders it; not withdrawable.
+    CustomEvent,
+}
+
+/// The `cxone` dialect's settings (`[tenant.cxone]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CxoneSettings {
+    /// The API user's access key id (`CXONE_ACCESS_KEY_ID`), sent as the password grant's
+    /// username. Never read from the config file; `access_key_id_file` for mounted secrets.
+    #[serde(skip)]
+    pub access_key_id: Option<SecretString>,
+    /// File holding the access key id (`CXONE_ACCESS_KEY_ID_FILE`).
+    pub access_key_id_file: Option<PathBuf>,
+    /// The API user's access key secret (`CXONE_ACCESS_KEY_SECRET`), the grant's password.
+    #[serde(skip)]
+    pub access_key_secret: Option<SecretString>,
+    /// File holding the access key secret (`CXONE_ACCESS_KEY_SECRET_FILE`).
+    pub access_key_secret_file: Option<PathBuf>,
+    /// The OpenID issuer (`CXONE_AUTH_URL`): its discovery document names the token endpoint,
+    /// and its CXone discovery document the tenant's API host.
+    pub auth_url: String,
+    /// The tenant's API host (`CXONE_API_URL`), e.g. `https://api-na1.niceincontact.com`;
+    /// unset, it is discovered from the token's `tenantId`.
+    pub api_url: Option<String>,
+    /// The Admin API version in every call's path (`CXONE_API_VERSION`), e.g. `v34.0`.
+    pub api_version: String,
+    /// Agent message or custom event (`CXONE_DELIVERY`).
+    pub delivery: CxoneDelivery,
+    /// The custom event's name (`CXONE_EVENT_NAME`); case-sensitive, and an agent keeps only
+    /// the last event of each name.
+    pub event_name: String,
+}
+
+impl Default for CxoneSettings {
+    fn default() -> Self {
+        Self {
+            access_key_id: None,
+            access_key_id_file: None,
+            access_key_secret: None,
+            access_key_secret_file: None,
+            auth_url: "https://cxone.niceincontact.com".into(),
+            api_url: None,
+            // The newest Admin API version seen on the agent calls (custom-event and the
+            // agent-state calls are marked "updated in v34.0").
+            api_version: "v34.0".into(),
+            delivery: CxoneDelivery::AgentMessage,
+            event_name: "AgentAssistPrompt".into(),
+        }
+    }
+}
