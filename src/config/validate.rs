@@ -208,6 +208,11 @@ pub(super) fn validate(s: &Settings) -> Result<(), Vec<String>> {
         (0.0..=1.0).contains(&fake.failure_rate) && (0.0..=1.0).contains(&fake.rate_limited_rate),
         "sandbox.tenant.failure_rate and rate_limited_rate must be in 0..=1".into(),
     );
+    check(
+        fake.faults.rates_valid(),
+        "sandbox.tenant.faults: every rate must be in 0..=1 and the prompt rates add up to at most 1"
+            .into(),
+    );
 
     if errors.is_empty() {
         Ok(())

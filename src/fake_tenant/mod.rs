@@ -5,6 +5,8 @@
 //! with knobs for latency, failures and rate limiting so retry paths can be exercised without
 //! a real tenant.
 
+mod fault_answers;
+mod faults;
 mod routes;
 mod state;
 
@@ -18,6 +20,7 @@ use axum::serve::ListenerExt;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
+pub use faults::{FakeTenantFaults, FaultsServed};
 use state::{Counters, SharedState};
 pub use state::{FakeTenantSettings, FakeTenantStats};
 
@@ -87,6 +90,18 @@ impl FakeTenant {
     /// A snapshot of the counters.
     pub fn stats(&self) -> FakeTenantStats {
         self.state.counters.snapshot()
+    }
+
+    /// How many answers of each injected fault kind have been served.
+    pub fn faults_served(&self) -> FaultsServed {
+        self.state.faults.served()
+    }
+
+    /// Heals the tenant: from now on no fault is injected (the seeded ones and the older
+    /// `failure_rate` and `rate_limited_rate` alike); latency stays. Answers already waiting
+    /// out a hang still take their time. Also `POST /_fake/heal`.
+    pub fn heal(&self) {
+        self.state.faults.heal();
     }
 
     /// Graceful stop: stops accepting, lets in-flight answers finish (bounded to 5 s), awaits

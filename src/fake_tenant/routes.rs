@@ -14,7 +14,10 @@ use serde_json::{json, Value};
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 use tokio::time::Instant;
 
-use super::state::{Counters, Delivery, SharedState};
+use super::{
+    fault_answers,
+    state::{Counters, Delivery, SharedState},
+};
 
 /// Scope granted when the token request names none: what the service needs.
 const DEFAULT_SCOPE: &str = "agentassist:prompt:write interactions:read users:read";
@@ -31,6 +34,7 @@ pub(crate) fn router(state: AppState) -> Router {
             get(fetch_transcript),
         )
         .route("/_fake/stats", get(stats))
+        .route("/_fake/heal", post(heal))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -68,6 +72,12 @@ async fn stats(State(state): State<AppState>) -> Response {
     Json(state.counters.snapshot()).into_response()
 }
 
+/// `POST /_fake/heal`: stops every injected fault (see `FakeTenant::heal`).
+async fn heal(State(state): State<AppState>) -> StatusCode {
+    state.faults.heal();
+    StatusCode::NO_CONTENT
+}
+
 /// The configured latency, so clients see round trips closer to a real tenant's.
 async fn simulate_latency(state: &SharedState) {
     if state.settings.latency_ms > 0 {
@@ -81,6 +91,12 @@ async fn issue_token(
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
     Counters::bump(&state.counters.token_requests);
+    if state.settings.token_latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(state.settings.token_latency_ms)).await;
+    }
+    if state.faults.next_token_unavailable() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+    }
     let Ok(Form(form)) = form else {
         return error(StatusCode::BAD_REQUEST, "invalid_request");
     };
@@ -179,7 +195,15 @@ async fn deliver_prompt(
     };
     simulate_latency(&state).await;
     let settings = &state.settings;
-    if rand::random::<f64>() < settings.rate_limited_rate {
+    if let Some(fault) = state.faults.next_prompt_fault() {
+        match fault_answers::answer(fault, settings.retry_after_secs) {
+            Some(response) => return response,
+            None => tokio::time::sleep(Duration::from_millis(state.faults.settings.hang_ms)).await,
+        }
+    }
+    // The older unseeded knobs; healing stops them too.
+    let healed = state.faults.healed();
+    if !healed && rand::random::<f64>() < settings.rate_limited_rate {
         let mut response = error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
         response.headers_mut().insert(
             header::RETRY_AFTER,
@@ -187,7 +211,7 @@ async fn deliver_prompt(
         );
         return response;
     }
-    if rand::random::<f64>() < settings.failure_rate {
+    if !healed && rand::random::<f64>() < settings.failure_rate {
         return error(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable");
     }
     let now = OffsetDateTime::now_utc();

@@ -11,6 +11,8 @@ use std::{
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
+use super::faults::{FakeTenantFaults, FaultPlan};
+
 /// Most tokens (and, separately, interactions) remembered at once, so that a fake left
 /// running under a benchmark for hours keeps a flat memory profile.
 pub(crate) const MAX_ENTRIES: usize = 100_000;
@@ -28,11 +30,16 @@ pub struct FakeTenantSettings {
     pub rate_limited_rate: f64,
     /// Retry-After value (seconds) sent with simulated 429s. Default 1.
     pub retry_after_secs: u64,
+    /// Added latency before each token answer, in milliseconds, so concurrent callers can
+    /// be seen sharing one fetch. Default 0.
+    pub token_latency_ms: u64,
     /// `expires_in` of issued access tokens, seconds. Default 3600.
     pub token_lifetime_secs: u64,
     /// How long after the first prompt for an interaction its transcript becomes available
     /// (404 before), ms. Default 500.
     pub transcript_delay_ms: u64,
+    /// Seeded fault injection (`[sandbox.tenant.faults]`); none by default.
+    pub faults: FakeTenantFaults,
 }
 
 impl Default for FakeTenantSettings {
@@ -44,8 +51,10 @@ impl Default for FakeTenantSettings {
             failure_rate: 0.0,
             rate_limited_rate: 0.0,
             retry_after_secs: 1,
+            token_latency_ms: 0,
             token_lifetime_secs: 3600,
             transcript_delay_ms: 500,
+            faults: FakeTenantFaults::default(),
         }
     }
 }
@@ -165,6 +174,7 @@ impl<V> BoundedMap<V> {
 pub(crate) struct SharedState {
     pub(crate) settings: FakeTenantSettings,
     pub(crate) counters: Counters,
+    pub(crate) faults: FaultPlan,
     /// Issued access token → its expiry.
     tokens: Mutex<BoundedMap<Instant>>,
     /// Interaction id → its first delivery.
@@ -174,6 +184,7 @@ pub(crate) struct SharedState {
 impl SharedState {
     pub(crate) fn new(settings: FakeTenantSettings) -> Self {
         Self {
+            faults: FaultPlan::new(settings.faults.clone()),
             settings,
             counters: Counters::default(),
             tokens: Mutex::new(BoundedMap::new(MAX_ENTRIES)),
@@ -236,6 +247,20 @@ mod tests {
             FakeTenantSettings::default()
         );
         assert!(toml::from_str::<FakeTenantSettings>("latency = 5").is_err());
+        let faulty: FakeTenantSettings =
+            toml::from_str("[faults]\nseed = 7\nhang_rate = 0.5").unwrap();
+        let expected = FakeTenantFaults {
+            seed: 7,
+            hang_rate: 0.5,
+            ..FakeTenantFaults::default()
+        };
+        assert_eq!(faulty.faults, expected);
+        assert!(expected.rates_valid());
+        let too_many = FakeTenantFaults {
+            server_error_rate: 0.6,
+            ..expected
+        };
+        assert!(!too_many.rates_valid(), "the prompt rates add up to 1.1");
     }
 
     #[test]

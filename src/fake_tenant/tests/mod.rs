@@ -287,3 +287,5 @@ async fn url_maps_wildcard_to_loopback() {
     );
     fake.stop().await;
 }
+
+mod faults;
