@@ -1,5 +1,8 @@
 mod acknowledge;
+mod against_fake;
 mod bad_input;
+mod chaos;
+mod chaos_records;
 mod correlation;
 mod delivery;
 mod eligibility;
