@@ -8,7 +8,7 @@ use crate::{
     domain::PromptId,
     metrics::{CorrelationLabels, Metrics},
     store::{BatchWriter, CorrelationClaim, CorrelationState, CorrelationUpdate, LedgerWrite},
-    tenant::TranscriptLookup,
+    tenant::{CorrelationLookup, CorrelationTarget},
 };
 
 /// Queues a finished look-up's result, frees its worker, then waits for the commit. A commit
@@ -41,21 +41,22 @@ pub(super) async fn look_up(
     claim: CorrelationClaim,
 ) -> Option<(PromptId, CorrelationUpdate)> {
     let attempts = claim.attempts + 1;
+    let target = CorrelationTarget {
+        interaction_id: &claim.interaction_id,
+        agent_id: &claim.agent_id,
+        request_id: claim.request_id.as_deref(),
+    };
     let lookup = tokio::select! {
-        lookup = context.tenant.fetch_transcript(
-            &claim.interaction_id,
-            claim.request_id.as_deref(),
-            context.attempt_timeout,
-        ) => lookup,
+        lookup = context.tenant.correlate(&target, context.attempt_timeout) => lookup,
         // The lease lapses and the job is taken up again later.
         () = context.abort.cancelled() => return None,
     };
     let finished = match lookup {
-        TranscriptLookup::Found { transcript_id } => {
+        CorrelationLookup::Found { reference } => {
             tracing::info!(
                 target: "correlation",
                 prompt_id = %claim.prompt_id,
-                transcript_id = %transcript_id,
+                reference = %reference,
                 interaction_id = %claim.interaction_id,
                 agent_id = %claim.agent_id,
                 attempts,
@@ -63,19 +64,19 @@ pub(super) async fn look_up(
             );
             CorrelationUpdate {
                 state: CorrelationState::Correlated,
-                transcript_id: Some(transcript_id),
+                transcript_id: Some(reference),
                 attempts,
             }
         }
-        TranscriptLookup::Failed { status } => {
-            tracing::warn!(prompt_id = %claim.prompt_id, status, "transcript look-up refused; correlation failed");
+        CorrelationLookup::Failed { status, reason } => {
+            tracing::warn!(prompt_id = %claim.prompt_id, status, reason, "correlation failed");
             CorrelationUpdate {
                 state: CorrelationState::Failed,
                 transcript_id: None,
                 attempts,
             }
         }
-        TranscriptLookup::NotYet | TranscriptLookup::Transient => {
+        CorrelationLookup::NotYet | CorrelationLookup::Transient => {
             let next = OffsetDateTime::now_utc() + context.backoff.delay_random(attempts);
             if next <= claim.give_up_at {
                 reschedule(context, &claim, attempts, next).await;

@@ -28,10 +28,13 @@ pub(super) enum Verdict {
 ///   request's own deadline cut it short (after waiting for a POST slot, say), which says
 ///   nothing about the tenant;
 /// - a try that found no token is `NotCounted` here: the token cache counts each fetch once
-///   where it runs, however many requests waited on it.
+///   where it runs, however many requests waited on it; so is one that found no API host
+///   (discovery runs once for all waiting requests, after a token was had).
 pub(super) fn verdict(outcome: &AttemptOutcome, full_budget: bool) -> Verdict {
     match outcome {
-        AttemptOutcome::Transient(TransientKind::TokenUnavailable) => Verdict::NotCounted,
+        AttemptOutcome::Transient(
+            TransientKind::TokenUnavailable | TransientKind::DiscoveryUnavailable,
+        ) => Verdict::NotCounted,
         AttemptOutcome::Transient(TransientKind::Timeout) if !full_budget => Verdict::NotCounted,
         AttemptOutcome::Transient(_) => Verdict::Failed,
         _ => Verdict::Up,

@@ -14,7 +14,7 @@ use crate::{
     circuit_breaker::BreakerState,
     clock::ManualClock,
     domain::{Priority, PromptId},
-    tenant::{AttemptOutcome, AttemptReport, TranscriptLookup, TransientKind},
+    tenant::{AttemptOutcome, AttemptReport, CorrelationLookup, CorrelationTarget, TransientKind},
 };
 
 /// Answers every POST after `latency`, or times out when the attempt's budget is shorter;
@@ -48,6 +48,7 @@ impl Tenant for ScriptedTenant {
             return AttemptReport {
                 status: None,
                 outcome: AttemptOutcome::Transient(TransientKind::Timeout),
+                receipt: None,
             };
         }
         tokio::time::sleep(self.latency).await;
@@ -58,11 +59,12 @@ impl Tenant for ScriptedTenant {
         AttemptReport {
             status,
             outcome: self.outcome.clone(),
+            receipt: None,
         }
     }
 
-    async fn fetch_transcript(&self, _: &str, _: Option<&str>, _: Duration) -> TranscriptLookup {
-        TranscriptLookup::NotYet
+    async fn correlate(&self, _: &CorrelationTarget<'_>, _: Duration) -> CorrelationLookup {
+        CorrelationLookup::NotYet
     }
 
     async fn check_ready(&self, _: Duration) -> Result<(), String> {

@@ -39,7 +39,7 @@ pub(super) fn build_tenant(
     let tokens = tenant::TokenCache::new(
         http.clone(),
         tenant::TokenCacheSettings {
-            token_url,
+            endpoint: tenant::TokenEndpoint::Fixed(token_url),
             client_id: t.client_id.clone().unwrap_or_default(),
             client_secret: t
                 .client_secret

@@ -1,10 +1,12 @@
-//! The CXone tenant as the service sees it: send one prompt, look up one transcript.
+//! The CXone tenant as the service sees it: send one prompt, check one delivery against the
+//! interaction, withdraw one prompt.
 //!
 //! Retry, backoff and fallback live above this trait (in `delivery`) and are the same for
-//! every tenant API; authentication, URLs and payload shapes live below it, in an adapter.
-//! `tutorial` speaks the tutorial's endpoints; an adapter for CXone's real API fits the same
-//! trait.
+//! every tenant API; authentication, URLs and payload shapes live below it, in an adapter:
+//! `tutorial` speaks the tutorial's endpoints, `cxone` CXone's documented APIs.
 
+mod cxone;
+mod discovery;
 pub(crate) mod http_client;
 mod token_cache;
 mod token_exchange;
@@ -14,10 +16,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::domain::{Priority, PromptId};
+use crate::domain::{Priority, PromptId, PromptRequest};
 
+pub use cxone::{CxoneTenant, CxoneTenantSettings};
 pub use http_client::{HttpClient, HttpClientOptions, TransportError, UpstreamResponse};
-pub use token_cache::{Token, TokenCache, TokenCacheSettings, TokenError};
+pub use token_cache::{Token, TokenCache, TokenCacheSettings, TokenEndpoint, TokenError};
 pub use token_exchange::Grant;
 pub use tutorial::{TutorialTenant, TutorialTenantSettings};
 
@@ -61,6 +64,8 @@ pub enum TransientKind {
     Timeout,
     ConnectionClosed,
     TokenUnavailable,
+    /// The tenant's API host could not be discovered.
+    DiscoveryUnavailable,
 }
 
 impl TransientKind {
@@ -71,6 +76,7 @@ impl TransientKind {
             TransientKind::Timeout => "timeout",
             TransientKind::ConnectionClosed => "connection_closed",
             TransientKind::TokenUnavailable => "token_unavailable",
+            TransientKind::DiscoveryUnavailable => "discovery_unavailable",
         }
     }
 }
@@ -95,22 +101,53 @@ impl AttemptOutcome {
 pub struct AttemptReport {
     pub status: Option<u16>,
     pub outcome: AttemptOutcome,
+    /// The tenant's own id for a delivered prompt, when it gives one (CXone's
+    /// `agentMessageId`): what withdrawing it takes.
+    pub receipt: Option<String>,
 }
 
-/// What one transcript look-up came to.
+/// A delivered prompt, as its correlation sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct CorrelationTarget<'a> {
+    pub interaction_id: &'a str,
+    pub agent_id: &'a str,
+    /// The delivery's `x-request-id`, passed on to the look-up.
+    pub request_id: Option<&'a str>,
+}
+
+/// What one correlation look-up came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TranscriptLookup {
-    Found {
-        transcript_id: String,
-    },
-    /// 404: the transcript is still being produced.
+pub enum CorrelationLookup {
+    /// Matched. `reference` is what the prompt was matched with: the tutorial's transcript
+    /// id, or the state of CXone's live contact.
+    Found { reference: String },
+    /// Not there yet (the tutorial's 404 while the transcript is produced).
     NotYet,
     /// 5xx or a network fault: try again later.
     Transient,
-    /// Any other answer; looking again will not help.
+    /// Looking again will not help; `reason` says why when the answer does.
     Failed {
         status: Option<u16>,
+        reason: Option<String>,
     },
+}
+
+/// A request field this tenant API cannot carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsendable {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// What withdrawing a delivered prompt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retraction {
+    /// It is off the agent's screen (or was already gone).
+    Withdrawn,
+    /// This dialect or delivery mode has no withdrawal.
+    NotSupported,
+    /// The tenant could not be asked or refused; `status` when it answered.
+    Failed { status: Option<u16> },
 }
 
 #[async_trait]
@@ -118,14 +155,24 @@ pub trait Tenant: Send + Sync {
     /// Sends `prompt` once, taking no longer than `timeout` (token fetch included).
     async fn send_prompt(&self, prompt: &OutboundPrompt, timeout: Duration) -> AttemptReport;
 
-    /// Looks up the transcript of an interaction once, taking no longer than `timeout`.
-    async fn fetch_transcript(
+    /// Checks a delivered prompt against its interaction once, taking no longer than
+    /// `timeout`.
+    async fn correlate(
         &self,
-        interaction_id: &str,
-        request_id: Option<&str>,
+        target: &CorrelationTarget<'_>,
         timeout: Duration,
-    ) -> TranscriptLookup;
+    ) -> CorrelationLookup;
 
     /// Whether the tenant can be reached for deliveries now (readiness), within `timeout`.
     async fn check_ready(&self, timeout: Duration) -> Result<(), String>;
+
+    /// Refuses, before anything is sent or counted, a request this API cannot carry.
+    fn check_request(&self, _request: &PromptRequest) -> Result<(), Unsendable> {
+        Ok(())
+    }
+
+    /// Withdraws a delivered prompt by its `receipt`, taking no longer than `timeout`.
+    async fn retract(&self, _receipt: &str, _timeout: Duration) -> Retraction {
+        Retraction::NotSupported
+    }
 }

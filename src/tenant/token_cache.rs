@@ -19,6 +19,7 @@ use futures::{
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
+    discovery::{self, Discovered},
     token_exchange::{Grant, TokenRequest},
     HttpClient,
 };
@@ -44,6 +45,21 @@ impl Token {
     /// The `Authorization` header's value, marked sensitive so HTTP/2 never indexes it.
     pub fn authorization(&self) -> Result<HeaderValue, InvalidHeaderValue> {
         bearer(self.value.expose_secret())
+    }
+}
+
+impl Token {
+    /// A claim of the token's payload, when the token is a JWT; not verified (the token came
+    /// from the issuer over TLS), only read.
+    pub fn claim(&self, name: &str) -> Option<serde_json::Value> {
+        use base64::Engine;
+        let payload = self.value.expose_secret().split('.').nth(1)?;
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload.trim_end_matches('='))
+            .ok()?;
+        let mut claims: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&payload).ok()?;
+        claims.remove(name)
     }
 }
 
@@ -78,8 +94,16 @@ fn describe(error: Option<&str>) -> String {
     }
 }
 
+/// Where tokens are asked for.
+pub enum TokenEndpoint {
+    /// A configured URL (the tutorial's).
+    Fixed(url::Url),
+    /// The `token_endpoint` of this issuer's OpenID discovery document (CXone's).
+    Issuer(url::Url),
+}
+
 pub struct TokenCacheSettings {
-    pub token_url: url::Url,
+    pub endpoint: TokenEndpoint,
     pub client_id: String,
     pub client_secret: SecretString,
     pub grant: Grant,
@@ -104,6 +128,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     breaker: Arc<CircuitBreaker>,
+    /// The token endpoint an issuer's discovery document named.
+    discovered: Discovered,
     state: Mutex<State>,
 }
 
@@ -128,6 +154,7 @@ impl TokenCache {
                 clock,
                 metrics,
                 breaker,
+                discovered: Discovered::default(),
                 state: Mutex::default(),
             }),
         }
@@ -207,6 +234,22 @@ impl TokenCache {
 }
 
 impl Inner {
+    async fn token_url(&self) -> Result<url::Url, TokenError> {
+        let s = &self.settings;
+        let issuer = match &s.endpoint {
+            TokenEndpoint::Fixed(url) => return Ok(url.clone()),
+            TokenEndpoint::Issuer(issuer) => issuer,
+        };
+        if let Some(url) = self.discovered.get() {
+            return Ok(url);
+        }
+        let url = discovery::token_endpoint(&self.http, issuer, s.request_timeout)
+            .await
+            .map_err(|error| TokenError::Unavailable { reason: error.0 })?;
+        self.discovered.set(url.clone());
+        Ok(url)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -221,10 +264,11 @@ impl Inner {
 
     async fn request_token(&self) -> Result<(u16, Token), (Option<u16>, TokenError)> {
         let s = &self.settings;
+        let token_url = self.token_url().await.map_err(|error| (None, error))?;
         let requested_at = self.clock.now();
         let (status, issued) = TokenRequest {
             http: &self.http,
-            token_url: s.token_url.clone(),
+            token_url,
             client_id: &s.client_id,
             client_secret: &s.client_secret,
             grant: &s.grant,
@@ -232,6 +276,10 @@ impl Inner {
         }
         .send()
         .await;
+        if status.is_none() {
+            // The endpoint did not answer: it may have moved, so ask the issuer again.
+            self.discovered.forget();
+        }
         let issued = issued.map_err(|error| (status, error))?;
         // A token that cannot go into a header would fail every request made with it.
         if bearer(&issued.access_token).is_err() {

@@ -32,15 +32,17 @@ pub(super) fn classify(response: &UpstreamResponse) -> AttemptReport {
     AttemptReport {
         status: Some(status.as_u16()),
         outcome,
+        receipt: None,
     }
 }
 
 /// A try that never got as far as a POST because no token could be had.
-pub(super) fn token_failure(error: &TokenError) -> AttemptReport {
+pub(in crate::tenant) fn token_failure(error: &TokenError) -> AttemptReport {
     match error {
         TokenError::Rejected { status, .. } => AttemptReport {
             status: Some(*status),
             outcome: AttemptOutcome::CredentialsRefused,
+            receipt: None,
         },
         // The policy waits a token endpoint's 429 out like the prompts endpoint's.
         TokenError::RateLimited { retry_after } => AttemptReport {
@@ -48,15 +50,17 @@ pub(super) fn token_failure(error: &TokenError) -> AttemptReport {
             outcome: AttemptOutcome::RateLimited {
                 retry_after: *retry_after,
             },
+            receipt: None,
         },
         TokenError::Unavailable { .. } => AttemptReport {
             status: None,
             outcome: AttemptOutcome::Transient(TransientKind::TokenUnavailable),
+            receipt: None,
         },
     }
 }
 
-pub(super) fn transport_kind(error: TransportError) -> TransientKind {
+pub(in crate::tenant) fn transport_kind(error: TransportError) -> TransientKind {
     match error {
         TransportError::Timeout => TransientKind::Timeout,
         TransportError::Connect => TransientKind::Connect,

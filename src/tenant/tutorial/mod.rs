@@ -13,12 +13,13 @@ use async_trait::async_trait;
 use axum::http::{header, Method, StatusCode};
 use bytes::Bytes;
 
-use answers::{classify, token_failure, transport_kind};
+use answers::classify;
+pub(super) use answers::{token_failure, transport_kind};
 use payload::{PromptPayload, TranscriptBody};
 
 use super::{
-    AttemptOutcome, AttemptReport, HttpClient, OutboundPrompt, Tenant, Token, TokenCache,
-    TokenError, TranscriptLookup, TransportError, UpstreamResponse,
+    AttemptOutcome, AttemptReport, CorrelationLookup, CorrelationTarget, HttpClient,
+    OutboundPrompt, Tenant, Token, TokenCache, TokenError, TransportError, UpstreamResponse,
 };
 use crate::{
     config::UiSettings,
@@ -157,6 +158,7 @@ impl Tenant for TutorialTenant {
             Err(error) => AttemptReport {
                 status: None,
                 outcome: AttemptOutcome::Transient(transport_kind(error)),
+                receipt: None,
             },
             Ok(response) => {
                 let report = classify(&response);
@@ -168,12 +170,13 @@ impl Tenant for TutorialTenant {
         }
     }
 
-    async fn fetch_transcript(
+    /// Looks up the interaction's transcript.
+    async fn correlate(
         &self,
-        interaction_id: &str,
-        request_id: Option<&str>,
+        target: &CorrelationTarget<'_>,
         timeout: Duration,
-    ) -> TranscriptLookup {
+    ) -> CorrelationLookup {
+        let (interaction_id, request_id) = (target.interaction_id, target.request_id);
         let deadline = Instant::now() + timeout;
         let url = with_path(
             &self.base_url,
@@ -186,29 +189,30 @@ impl Tenant for TutorialTenant {
             .await;
         let response = match result {
             Err(TokenError::Rejected { status, .. }) => {
-                return TranscriptLookup::Failed {
+                return CorrelationLookup::Failed {
                     status: Some(status),
+                    reason: None,
                 }
             }
             Err(TokenError::Unavailable { .. } | TokenError::RateLimited { .. }) | Ok(Err(_)) => {
-                return TranscriptLookup::Transient
+                return CorrelationLookup::Transient
             }
             Ok(Ok(response)) => response,
         };
         match response.status {
             s if s.is_success() => match serde_json::from_slice::<TranscriptBody>(&response.body) {
-                Ok(body) => TranscriptLookup::Found {
-                    transcript_id: body.id,
-                },
-                Err(_) => TranscriptLookup::Failed {
+                Ok(body) => CorrelationLookup::Found { reference: body.id },
+                Err(_) => CorrelationLookup::Failed {
                     status: Some(s.as_u16()),
+                    reason: Some("unreadable transcript".into()),
                 },
             },
-            StatusCode::NOT_FOUND => TranscriptLookup::NotYet,
-            StatusCode::TOO_MANY_REQUESTS => TranscriptLookup::Transient,
-            s if s.is_server_error() => TranscriptLookup::Transient,
-            s => TranscriptLookup::Failed {
+            StatusCode::NOT_FOUND => CorrelationLookup::NotYet,
+            StatusCode::TOO_MANY_REQUESTS => CorrelationLookup::Transient,
+            s if s.is_server_error() => CorrelationLookup::Transient,
+            s => CorrelationLookup::Failed {
                 status: Some(s.as_u16()),
+                reason: None,
             },
         }
     }
