@@ -33,6 +33,11 @@ impl RefusalCounter {
         self.counts[slot].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Refusals counted and not yet added to the ledger.
+    pub fn unflushed(&self) -> u64 {
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
     /// Moves the counts so far to the ledger; a failed write puts them back for next time.
     pub async fn flush(&self, store: &dyn PromptStore) {
         let now = OffsetDateTime::now_utc();
@@ -49,23 +54,55 @@ impl RefusalCounter {
     }
 }
 
-/// Flushes every `interval` until `stop`, then once more.
+/// The task that flushes a [`RefusalCounter`] every interval until [`RefusalFlusher::finish`].
+pub struct RefusalFlusher {
+    counter: Arc<RefusalCounter>,
+    stop: CancellationToken,
+    handle: JoinHandle<()>,
+}
+
+/// Flushes every `interval` until [`RefusalFlusher::finish`], then once more. It has a stop
+/// signal of its own: requests are still refused (and counted) while the service drains, so
+/// its last flush comes after the servers have stopped.
 pub fn spawn_flusher(
     counter: Arc<RefusalCounter>,
     store: Arc<dyn PromptStore>,
     interval: Duration,
-    stop: CancellationToken,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let stopping = tokio::select! {
-                () = stop.cancelled() => true,
-                () = tokio::time::sleep(interval) => false,
-            };
-            counter.flush(store.as_ref()).await;
-            if stopping {
-                return;
+) -> RefusalFlusher {
+    let stop = CancellationToken::new();
+    let handle = tokio::spawn({
+        let (counter, stop) = (counter.clone(), stop.clone());
+        async move {
+            loop {
+                let stopping = tokio::select! {
+                    () = stop.cancelled() => true,
+                    () = tokio::time::sleep(interval) => false,
+                };
+                counter.flush(store.as_ref()).await;
+                if stopping {
+                    return;
+                }
             }
         }
-    })
+    });
+    RefusalFlusher {
+        counter,
+        stop,
+        handle,
+    }
+}
+
+impl RefusalFlusher {
+    /// Makes the last flush, waiting at most `timeout` for the ledger. Returns how many
+    /// refusals it could not add (the caller logs them: nothing is left to retry).
+    pub async fn finish(mut self, timeout: Duration) -> u64 {
+        self.stop.cancel();
+        if tokio::time::timeout(timeout, &mut self.handle)
+            .await
+            .is_err()
+        {
+            self.handle.abort();
+        }
+        self.counter.unflushed()
+    }
 }

@@ -92,18 +92,13 @@ pub struct HeldLeases {
     owner: Arc<str>,
 }
 
-/// How long a stopping process waits to free its leases before leaving them to expire.
-const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
-
 impl HeldLeases {
     /// Frees them, so the next start (or another replica) takes their jobs up when they are
     /// due instead of a whole lease later. Call it once nothing more can be written leased.
-    pub async fn release(self) {
-        match tokio::time::timeout(
-            RELEASE_TIMEOUT,
-            self.store.release_correlation_leases(&self.owner),
-        )
-        .await
+    /// Waits at most `timeout` for the ledger, then leaves the leases to expire.
+    pub async fn release(self, timeout: Duration) {
+        match tokio::time::timeout(timeout, self.store.release_correlation_leases(&self.owner))
+            .await
         {
             Ok(Ok(0)) => {}
             Ok(Ok(released)) => {

@@ -6,10 +6,18 @@ use axum::{extract::State, http::StatusCode, Json};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::{circuit_breaker::CircuitBreaker, store::PromptStore, tenant::Tenant};
+use crate::{
+    circuit_breaker::CircuitBreaker,
+    store::{PromptStore, WriterHealth},
+    tenant::Tenant,
+};
 
 /// Bound on the readiness probe's own tenant check.
 const TENANT_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A commit running longer than this makes the replica not ready: a healthy group commit
+/// takes milliseconds, and past the request deadline answers leave before their records.
+const COMMIT_STALL_LIMIT: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct Health {
@@ -17,6 +25,9 @@ pub struct Health {
     pub stopping: CancellationToken,
     pub tenant: Arc<dyn Tenant>,
     pub store: Arc<dyn PromptStore>,
+    /// Whether the ledger's writer is committing: a database that answers reads may still
+    /// be unable to take writes (a locked table).
+    pub ledger: WriterHealth,
     pub breaker: Arc<CircuitBreaker>,
 }
 
@@ -49,8 +60,9 @@ pub async fn healthz() -> Json<Liveness> {
     Json(Liveness { status: "ok" })
 }
 
-/// Readiness: not shutting down, records can be stored, and the tenant can be reached (a
-/// valid token is cached or one can be fetched).
+/// Readiness: not shutting down, records can be stored (the ledger answers and its commits
+/// are neither stalled nor failing), and the tenant can be reached (a valid token is cached
+/// or one can be fetched).
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Readiness),
@@ -78,18 +90,21 @@ pub async fn readyz(State(health): State<Health>) -> (StatusCode, Json<Readiness
         tokio::time::timeout(TENANT_CHECK_TIMEOUT, health.store.ping()),
     );
     let store = match store {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(())) => match health.ledger.problem(COMMIT_STALL_LIMIT) {
+            Some(problem) => Err(format!("cannot commit: {problem}")),
+            None => Ok(()),
+        },
         // The database's own message can name users or hosts: log it, show a fixed word.
         Ok(Err(error)) => {
             tracing::warn!(%error, "readiness: the ledger is unreachable");
-            Err("error".to_owned())
+            Err("unreachable: error".to_owned())
         }
-        Err(_) => Err("no answer within 2 s".to_owned()),
+        Err(_) => Err("unreachable: no answer within 2 s".to_owned()),
     };
     let ready = tenant.is_ok() && store.is_ok();
     let checks = Checks {
         config: "ok",
-        store: store.map_or_else(|e| format!("unreachable: {e}"), |()| "ok".into()),
+        store: store.map_or_else(|e| e, |()| "ok".into()),
         tenant: tenant.map_or_else(|e| format!("unreachable: {e}"), |()| "ok".into()),
         breaker,
     };

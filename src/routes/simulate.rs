@@ -15,7 +15,7 @@ use crate::{
     error::{ApiError, ErrorBody},
     extract::AppJson,
     middleware::{Caller, RequestId},
-    service::{Admitted, IdempotencyKey, Keyed, PromptAccepted, RequestContext},
+    service::{Admitted, IdempotencyKey, Keyed, PromptAccepted, RequestContext, SubmitError},
     store::RefusalKind,
 };
 
@@ -36,6 +36,11 @@ pub struct SimulatePromptResponse {
     /// earlier delivery's record reports where that record's correlation stands.
     #[schema(value_type = String, example = "pending")]
     correlation: &'static str,
+    /// Whether the prompt's record had committed to the ledger when this answer left.
+    /// `false`: the prompt was delivered, but its record is still to be written (the ledger
+    /// was slow or stalled past the request deadline, or `store.acknowledge = "queued"`); it
+    /// is written when the ledger recovers.
+    recorded: bool,
 }
 
 impl From<PromptAccepted> for SimulatePromptResponse {
@@ -47,6 +52,7 @@ impl From<PromptAccepted> for SimulatePromptResponse {
             fallback: accepted.fallback,
             transcript_id: None,
             correlation: accepted.correlation.as_str(),
+            recorded: accepted.recorded,
         }
     }
 }
@@ -98,27 +104,24 @@ pub async fn simulate_prompt(
     let context = RequestContext {
         request_id: request_id.map(|Extension(id)| id.0),
     };
+    let deadline = service.deadline();
     let key = match idempotency_key(key_header.as_ref()) {
-        // A prompt the caller names is delivered at most once, whatever Idempotency-Key it
-        // comes with: its id is the key.
-        Ok(header) => request
-            .prompt_id
-            .as_ref()
-            .map(|id| format!("promptId:{id}"))
-            .or(header),
+        // A prompt the caller names is delivered at most once, whatever Idempotency-Key or
+        // API key it comes with: its id is the key.
+        Ok(header) => match &request.prompt_id {
+            Some(prompt_id) => Some(IdempotencyKey::for_prompt(prompt_id)),
+            None => header.map(|key| {
+                let fingerprint = caller.as_ref().and_then(|Extension(Caller(f))| f.clone());
+                IdempotencyKey::from_header(fingerprint.as_deref(), key)
+            }),
+        },
         Err(error) => return error.into_response(),
     };
     let submission = match key {
-        Some(key) => Submission::Keyed(IdempotencyKey {
-            // Scoped to the caller's key when auth is on, so two clients cannot collide.
-            scope: caller
-                .and_then(|Extension(Caller(fingerprint))| fingerprint)
-                .map_or_else(|| "-".to_owned(), |fingerprint| fingerprint.to_string()),
-            key,
-        }),
+        Some(key) => Submission::Keyed(key),
         // Without a key nothing earlier can decide the answer, so a refusal (most requests
         // under a flood) is answered here, without a delivery task.
-        None => match service.admit(&request).await {
+        None => match service.admit(&request, deadline).await {
             Ok(admitted) => Submission::Admitted(admitted),
             Err(error) => return ApiError::from(error).into_response(),
         },
@@ -129,7 +132,7 @@ pub async fn simulate_prompt(
     service
         .tasks
         .spawn(
-            async move { deliver(&worker, request, context, submission).await }
+            async move { deliver(&worker, request, context, submission, deadline).await }
                 // The request's span (with its id) follows the work into the task.
                 .instrument(tracing::Span::current()),
         )
@@ -150,17 +153,18 @@ async fn deliver(
     request: PromptRequest,
     context: RequestContext,
     submission: Submission,
+    deadline: tokio::time::Instant,
 ) -> Response {
     let key = match submission {
         Submission::Admitted(admitted) => {
-            return match service.send(request, &context, admitted).await {
-                Ok(accepted) => Json(SimulatePromptResponse::from(accepted)).into_response(),
-                Err(error) => ApiError::from(error).into_response(),
-            };
+            return answer(service.send(request, &context, admitted).await);
         }
         Submission::Keyed(key) => key,
     };
-    let result = match service.submit_keyed(request, &context, &key).await {
+    let (result, claim) = match service
+        .submit_keyed(request, &context, &key, deadline)
+        .await
+    {
         Keyed::Unavailable => return ApiError::Internal.into_response(),
         Keyed::InProgress => return ApiError::IdempotencyInProgress.into_response(),
         Keyed::KeyReused => return ApiError::IdempotencyKeyReused.into_response(),
@@ -168,11 +172,11 @@ async fn deliver(
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             return with_replayed((status, Json(body)).into_response(), true);
         }
-        Keyed::Submitted(result) => result,
+        Keyed::Answered(result) => return answer(result),
+        Keyed::Submitted { result, claim } => (result, claim),
     };
-    let replayed = matches!(&result, Ok(accepted) if accepted.replayed);
-    // Only answers a retry could not change are kept for replay; a 429 or 5xx frees the key
-    // so the caller's retry can still deliver.
+    // Only answers a retry could not change are kept for replay; a 5xx or the tenant's 429
+    // frees the key so the caller's retry can still deliver.
     let (kept, response) = match result {
         Ok(accepted) => {
             let body =
@@ -190,8 +194,22 @@ async fn deliver(
         }
     };
     let kept = kept.as_ref().map(|(status, body)| (status.as_u16(), body));
-    service.settle_key(&key, kept).await;
-    with_replayed(response, replayed)
+    service.settle_key(claim, kept).await;
+    response
+}
+
+/// The answer to a submission that holds no key.
+fn answer(result: Result<PromptAccepted, SubmitError>) -> Response {
+    match result {
+        Ok(accepted) => {
+            let replayed = accepted.replayed;
+            with_replayed(
+                Json(SimulatePromptResponse::from(accepted)).into_response(),
+                replayed,
+            )
+        }
+        Err(error) => ApiError::from(error).into_response(),
+    }
 }
 
 /// Marks an answer that repeats an earlier delivery.

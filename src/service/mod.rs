@@ -6,12 +6,17 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 mod idempotency;
+mod key_settling;
 mod outcome;
+mod pending;
 mod recording;
 
-pub use idempotency::{IdempotencyKey, Keyed};
+pub use idempotency::{Claim, IdempotencyKey, Keyed};
+pub use key_settling::UnsettledKeys;
 use outcome::failure_code;
 pub use outcome::SubmitError;
+pub use pending::{pending_writes, PENDING_WRITES_MAX};
+pub use recording::RECORD_WAIT_MARGIN;
 
 use crate::{
     config::Acknowledge,
@@ -54,6 +59,10 @@ pub struct PromptService {
     pub idempotency_window_secs: u64,
     /// Whether a delivered prompt's answer waits for its record's commit.
     pub acknowledge: Acknowledge,
+    /// Ledger writes still running past their answers (see [`pending_writes`]).
+    pub pending_writes: Arc<tokio::sync::Semaphore>,
+    /// Idempotent answers decided here and not yet written to the ledger.
+    pub unsettled: UnsettledKeys,
 }
 
 /// A prompt the tenant accepted.
@@ -65,6 +74,9 @@ pub struct PromptAccepted {
     pub correlation: CorrelationState,
     /// Answered from an earlier delivery's record; nothing was sent this time.
     pub replayed: bool,
+    /// Whether the record had committed when the answer left; `false`: it is still to be
+    /// written (the ledger is slow or stalled, or the answer does not wait for it).
+    pub recorded: bool,
 }
 
 /// Who asked, as the HTTP layer knows it.
@@ -77,29 +89,26 @@ pub struct RequestContext {
 /// Proof that a request passed eligibility and the rate limit; only the service makes one,
 /// and [`PromptService::send`] takes it, so nothing is sent that was not admitted.
 #[must_use = "an admitted request has taken a rate-limit token"]
-pub struct Admitted(());
+pub struct Admitted {
+    /// When the request must be answered.
+    deadline: Instant,
+}
 
 impl PromptService {
-    /// Eligibility, then the rate limit: the checks that refuse a request without sending
-    /// anything. Nothing here needs the delivery task, so a refusal is answered without one.
-    pub async fn admit(&self, request: &PromptRequest) -> Result<Admitted, SubmitError> {
-        self.check_eligible(request)?;
-        self.take_token().await
+    /// When a request arriving now must be answered.
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.request_timeout
     }
 
-    /// [`PromptService::admit`] and [`PromptService::send`], with a prompt the caller named
-    /// answered from its record when it was delivered before.
-    pub async fn submit(
+    /// Eligibility, then the rate limit: the checks that refuse a request without sending
+    /// anything. Nothing here needs the delivery task, so a refusal is answered without one.
+    pub async fn admit(
         &self,
-        request: PromptRequest,
-        context: &RequestContext,
-    ) -> Result<PromptAccepted, SubmitError> {
-        self.check_eligible(&request)?;
-        if let Some(accepted) = self.already_delivered(&request).await {
-            return Ok(accepted);
-        }
-        let admitted = self.take_token().await?;
-        self.send(request, context, admitted).await
+        request: &PromptRequest,
+        deadline: Instant,
+    ) -> Result<Admitted, SubmitError> {
+        self.check_eligible(request)?;
+        self.take_token(deadline).await
     }
 
     // Always checked before the bucket (the cheapest check first), so a request refused here
@@ -114,9 +123,9 @@ impl PromptService {
             })
     }
 
-    async fn take_token(&self) -> Result<Admitted, SubmitError> {
+    async fn take_token(&self, deadline: Instant) -> Result<Admitted, SubmitError> {
         match self.limiter.try_acquire().await {
-            Ok(()) => Ok(Admitted(())),
+            Ok(()) => Ok(Admitted { deadline }),
             Err(limited) => {
                 self.metrics.delivery(DeliveryOutcome::RateLimited);
                 self.count_refusal(RefusalKind::RateLimited);
@@ -131,11 +140,11 @@ impl PromptService {
         &self,
         request: PromptRequest,
         context: &RequestContext,
-        _admitted: Admitted,
+        admitted: Admitted,
     ) -> Result<PromptAccepted, SubmitError> {
         let received_at = OffsetDateTime::now_utc();
         let started = Instant::now();
-        let deadline = started + self.request_timeout;
+        let deadline = admitted.deadline;
         let (primary, fallback) = self.outbound(request, context);
         let mut attempts = Vec::new();
         let delivery = self
@@ -190,7 +199,7 @@ impl PromptService {
             correlated_at: None,
             correlation_attempts: 0,
         };
-        self.save(record).await;
+        let recorded = self.save(record, deadline).await;
         self.metrics.delivery(match &result {
             Ok(d) if d.leg == Leg::Fallback => DeliveryOutcome::Fallback,
             Ok(_) => DeliveryOutcome::Delivered,
@@ -216,29 +225,7 @@ impl PromptService {
             fallback: delivered.leg == Leg::Fallback,
             correlation: CorrelationState::Pending,
             replayed: false,
-        })
-    }
-
-    /// A prompt the caller named and the ledger shows delivered is answered from its record,
-    /// not sent again: its idempotency key may have been another one, or have expired. (A
-    /// failed record is no obstacle: the retry's record replaces it.)
-    async fn already_delivered(&self, request: &PromptRequest) -> Option<PromptAccepted> {
-        let prompt_id = request.prompt_id.as_deref()?;
-        let record = match self.store.get(prompt_id).await {
-            Ok(Some(record)) if record.status == DeliveryStatus::Delivered => record,
-            Ok(_) => return None,
-            Err(error) => {
-                // The record's own write will say whether it clashes.
-                tracing::warn!(%error, prompt_id, "could not look for an earlier delivery");
-                return None;
-            }
-        };
-        Some(PromptAccepted {
-            prompt_id: record.prompt_id,
-            attempt: record.attempt.unwrap_or(1),
-            fallback: record.fallback,
-            correlation: record.correlation,
-            replayed: true,
+            recorded,
         })
     }
 

@@ -41,7 +41,10 @@ pub struct Application {
     ledger_writer: BatchWriterTask,
     sandbox: Option<FakeTenant>,
     retention: Option<tokio::task::JoinHandle<()>>,
-    refusals_flusher: tokio::task::JoinHandle<()>,
+    refusals_flusher: refusals::RefusalFlusher,
+    /// Bound on each of the ledger's last steps at shutdown (`correlation.drain_timeout_ms`).
+    ledger_drain_timeout: Duration,
+    metrics_registry: Arc<Metrics>,
     /// Deliveries detached from their requests.
     deliveries: tokio_util::task::TaskTracker,
     /// Cancelled when shutdown begins; readiness and the retention task read it.
@@ -98,6 +101,7 @@ impl Application {
             None => None,
         };
         let (ledger, ledger_writer) = BatchWriter::spawn(store.clone());
+        let ledger_health = ledger.health();
         let (correlation_queue, correlation) = correlation::spawn(
             &settings.correlation,
             tenant.clone(),
@@ -146,17 +150,15 @@ impl Application {
             store_content: settings.store.store_content,
             acknowledge: settings.store.acknowledge,
             idempotency_window_secs: settings.store.idempotency_window_secs,
+            pending_writes: crate::service::pending_writes(),
+            unsettled: Default::default(),
         };
 
         let api_keys = ApiKeys::new(&settings.auth.api_keys);
         announce_auth(&api_keys, settings.sandbox.enabled);
         let stopping = CancellationToken::new();
-        let refusals_flusher = refusals::spawn_flusher(
-            refusals,
-            store.clone(),
-            Duration::from_secs(1),
-            stopping.clone(),
-        );
+        let refusals_flusher =
+            refusals::spawn_flusher(refusals, store.clone(), Duration::from_secs(1));
         let retention = retention::spawn(
             store.clone(),
             settings.store.retention_days,
@@ -170,12 +172,14 @@ impl Application {
             breaker: breaker.clone(),
         };
         let metrics_path = settings.metrics.path.clone();
+        let metrics_registry = metrics.clone();
         let app = routes::app(RouterParts {
             service: Arc::new(service),
             health: Health {
                 stopping: stopping.clone(),
                 tenant,
                 store,
+                ledger: ledger_health,
                 breaker,
             },
             api_keys,
@@ -200,6 +204,8 @@ impl Application {
             sandbox,
             retention,
             refusals_flusher,
+            ledger_drain_timeout: Duration::from_millis(settings.correlation.drain_timeout_ms),
+            metrics_registry,
             deliveries,
             stopping,
             header_read_timeout: Duration::from_millis(settings.server.header_read_timeout_ms),

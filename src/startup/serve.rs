@@ -10,7 +10,8 @@ use crate::server::{self, ServeOptions};
 impl Application {
     /// Serves until `shutdown` resolves. Then: readiness turns 503 at once; connections are
     /// still accepted for the drain delay (so the load balancer notices first); in-flight
-    /// requests get the grace period; correlation work is drained; the sandbox stops.
+    /// requests get the grace period; correlation work is drained; the ledger's last writes
+    /// get the drain timeout each; the sandbox stops.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -57,15 +58,31 @@ impl Application {
             tracing::warn!("deliveries still running at the end of the grace period");
         }
         let leases = self.correlation.shutdown().await;
+        // Each ledger step below waits at most the drain timeout: a ledger that cannot commit
+        // must not keep the process from exiting. What it could not take is logged.
+        let bound = self.ledger_drain_timeout;
         // Deliveries and look-ups have stopped: commit the last of their writes.
-        self.ledger_writer.shutdown().await;
+        let lost = self.ledger_writer.shutdown(bound).await;
+        if lost > 0 {
+            tracing::error!(lost, "the ledger could not commit these writes before exit");
+            self.metrics_registry
+                .ledger_writes_lost("shutdown", lost as u64);
+        }
         // Nothing more is written leased to this process: what it holds is free to take.
-        leases.release().await;
-        // `stopping` is cancelled: it makes its last flush and returns.
-        let _ = self.refusals_flusher.await;
-        if let Some(retention) = self.retention {
+        leases.release(bound).await;
+        // Servers and deliveries have stopped, so nothing more is refused: the last flush.
+        let unflushed = self.refusals_flusher.finish(bound).await;
+        if unflushed > 0 {
+            tracing::error!(
+                unflushed,
+                "refusal counts not added to the ledger before exit"
+            );
+        }
+        if let Some(mut retention) = self.retention {
             // It stops at its next batch boundary: `stopping` is already cancelled.
-            let _ = retention.await;
+            if tokio::time::timeout(bound, &mut retention).await.is_err() {
+                retention.abort();
+            }
         }
         if let Some(sandbox) = self.sandbox {
             sandbox.stop().await;

@@ -34,7 +34,11 @@ pub async fn connect(
 ) -> Result<Arc<dyn PromptStore>, StoreError> {
     // Name the database (never the credentials) so the operator sees which one failed.
     let context = |error: StoreError| {
-        StoreError(format!("cannot open {}: {}", redact(database_url), error.0))
+        StoreError::new(format!(
+            "cannot open {}: {}",
+            redact(database_url),
+            error.message()
+        ))
     };
     let scheme = database_url.split_once(':').map(|(scheme, _)| scheme);
     match scheme {
@@ -48,11 +52,11 @@ pub async fn connect(
                 .await
                 .map_err(context)?,
         )),
-        Some(other) => Err(StoreError(format!(
+        Some(other) => Err(StoreError::new(format!(
             "unsupported database URL scheme {other:?} in {}: use sqlite:// or postgres://",
             redact(database_url)
         ))),
-        None => Err(StoreError(format!(
+        None => Err(StoreError::new(format!(
             "database URL {} has no scheme: use sqlite:// or postgres://",
             redact(database_url)
         ))),

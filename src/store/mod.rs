@@ -11,6 +11,7 @@
 mod batch;
 mod connect;
 mod cursor;
+mod error;
 mod export;
 mod postgres;
 mod record;
@@ -20,6 +21,7 @@ mod sqlite;
 mod stats;
 mod support;
 mod types;
+mod writer_health;
 
 #[cfg(test)]
 mod tests;
@@ -33,6 +35,7 @@ use time::OffsetDateTime;
 pub use batch::{BatchWriter, BatchWriterTask, PendingCommit};
 pub use connect::{connect, redact, LedgerOptions};
 pub use cursor::Cursor;
+pub use error::StoreError;
 pub use postgres::PostgresStore;
 pub use record::{CorrelationState, CorrelationUpdate, DeliveryStatus, PromptRecord};
 pub use sqlite::SqliteStore;
@@ -40,6 +43,7 @@ pub use types::{
     CorrelationClaim, Feedback, FeedbackKind, FeedbackOutcome, GroupBy, IdempotencyBegin, JobLease,
     ListQuery, NewJob, PromptPage, Pruned, RefusalCount, RefusalKind, StatsQuery, StatsRow,
 };
+pub use writer_health::WriterHealth;
 
 use crate::domain::PromptId;
 
@@ -65,24 +69,6 @@ pub enum LedgerWrite {
 
 /// The URL the service uses when none is configured.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/cxone-assist.db";
-
-/// A ledger operation failed. The message never contains database credentials.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("record store failed: {0}")]
-pub struct StoreError(pub String);
-
-impl From<sqlx::Error> for StoreError {
-    fn from(error: sqlx::Error) -> Self {
-        // sqlx's messages name the failing operation and the server's error, not the URL.
-        StoreError(error.to_string())
-    }
-}
-
-impl From<sqlx::migrate::MigrateError> for StoreError {
-    fn from(error: sqlx::migrate::MigrateError) -> Self {
-        StoreError(format!("migration failed: {error}"))
-    }
-}
 
 /// The ledger. Every method is safe to call from many tasks and, with PostgreSQL (or several
 /// processes on one SQLite file), from many processes.
@@ -167,30 +153,50 @@ pub trait PromptStore: Send + Sync {
     /// How many were freed.
     async fn release_correlation_leases(&self, owner: &str) -> Result<u64, StoreError>;
 
-    /// Claims `(scope, key)` for a request whose body hashes to `request_hash`, for `lease`:
-    /// how long the request may take. A claim whose lease ran out (its request died with its
-    /// process) or a completed key whose window ended is replaced. Race-free across replicas.
+    /// Claims `(scope, key)` for `owner` (a token of the claiming request's own), for a
+    /// request whose body hashes to `request_hash`, for `lease`: how long the request may
+    /// take. A claim whose lease ran out (its request died with its process) or a completed
+    /// key whose window ended is replaced. Race-free across replicas.
     async fn begin_idempotent(
         &self,
         scope: &str,
         key: &str,
         request_hash: &str,
         lease: Duration,
+        owner: &str,
     ) -> Result<IdempotencyBegin, StoreError>;
 
-    /// Stores the answer to replay for `(scope, key)`, replayed for `window` from now.
+    /// What [`PromptStore::begin_idempotent`] would find, without writing: `None` when the
+    /// key is free (never used, or its lease or window ran out).
+    async fn peek_idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &str,
+    ) -> Result<Option<IdempotencyBegin>, StoreError>;
+
+    /// Stores the answer to replay for `(scope, key)`, replayed for `window` from now, if
+    /// `owner` still holds its claim. `false` (and no change) when it does not: its lease ran
+    /// out and another request took the key over, or the key was pruned.
     async fn complete_idempotent(
         &self,
         scope: &str,
         key: &str,
+        owner: &str,
         status: u16,
         body: &serde_json::Value,
         window: Duration,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
-    /// Forgets an in-progress claim so the request may be retried (a failure that must not
-    /// be replayed). Completed keys are kept.
-    async fn abandon_idempotent(&self, scope: &str, key: &str) -> Result<(), StoreError>;
+    /// Forgets `owner`'s in-progress claim so the request may be retried (a failure that
+    /// must not be replayed). Completed keys, and claims another request holds, are kept:
+    /// `false` then.
+    async fn abandon_idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+        owner: &str,
+    ) -> Result<bool, StoreError>;
 
     /// Records feedback once per (prompt, outcome); either of the prompt's ids finds it.
     async fn record_feedback(

@@ -30,7 +30,7 @@ pub(crate) fn micros(t: OffsetDateTime) -> i64 {
 /// The inverse of [`micros`].
 pub(crate) fn from_micros(micros: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
-        .map_err(|_| StoreError(format!("stored timestamp {micros} is out of range")))
+        .map_err(|_| StoreError::new(format!("stored timestamp {micros} is out of range")))
 }
 
 /// `YYYY-MM-DD` of `t`'s UTC day.
@@ -103,7 +103,7 @@ pub(super) fn intern(raw: &str) -> &'static str {
 }
 
 fn corrupt(column: &str, value: &str) -> StoreError {
-    StoreError(format!("unexpected stored {column} {value:?}"))
+    StoreError::new(format!("unexpected stored {column} {value:?}"))
 }
 
 fn non_negative(column: &str, value: i64) -> Result<u32, StoreError> {

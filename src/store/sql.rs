@@ -173,17 +173,26 @@ pub(super) const RELEASE_LEASES: &str = "UPDATE correlation_jobs SET lease_owner
 pub(super) const SET_CORRELATION_ATTEMPTS: &str =
     "UPDATE prompts SET correlation_attempts = $2 WHERE prompt_id = $1";
 
-/// `$1` scope, `$2` key, `$3` hash, `$4` now, `$5` expiry. Inserts, or takes over an expired
-/// row, in one statement; returns a row only when this caller now owns the key.
+/// `$1` scope, `$2` key, `$3` hash, `$4` now, `$5` expiry, `$6` owner. Inserts, or takes
+/// over an expired row, in one statement; returns a row only when this caller now owns the
+/// key.
 pub(super) const BEGIN_IDEMPOTENT: &str = "INSERT INTO idempotency_keys (scope, key, \
-     request_hash, state, created_at, expires_at) VALUES ($1, $2, $3, 'in_progress', $4, $5) \
+     request_hash, state, created_at, expires_at, owner) \
+     VALUES ($1, $2, $3, 'in_progress', $4, $5, $6) \
      ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash, \
      state = 'in_progress', response_status = NULL, response_body = NULL, \
-     created_at = excluded.created_at, expires_at = excluded.expires_at \
-     WHERE idempotency_keys.expires_at <= $4 RETURNING state";
+     created_at = excluded.created_at, expires_at = excluded.expires_at, \
+     owner = excluded.owner WHERE idempotency_keys.expires_at <= $4 RETURNING state";
 
+/// `$1` scope, `$2` key, `$3` status, `$4` body, `$5` expiry, `$6` owner: only while the
+/// claim is still the owner's.
+pub(super) const COMPLETE_IDEMPOTENT: &str = "UPDATE idempotency_keys SET state = 'completed', \
+     response_status = $3, response_body = $4, expires_at = $5 \
+     WHERE scope = $1 AND key = $2 AND owner = $6 AND state = 'in_progress'";
+
+/// `$1` scope, `$2` key, `$3` owner.
 pub(super) const ABANDON_IDEMPOTENT: &str = "DELETE FROM idempotency_keys \
-     WHERE scope = $1 AND key = $2 AND state = 'in_progress'";
+     WHERE scope = $1 AND key = $2 AND owner = $3 AND state = 'in_progress'";
 
 /// `$1` prompt or primary id, `$2` outcome, `$3` agent, `$4` at, `$5` now. Inserts nothing
 /// for an unknown prompt or an outcome already recorded.

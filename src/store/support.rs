@@ -69,11 +69,11 @@ impl IdempotencyRow {
             ("in_progress", _, _) => Ok(IdempotencyBegin::InProgress),
             ("completed", Some(status), Some(body)) => Ok(IdempotencyBegin::Completed {
                 status: u16::try_from(status)
-                    .map_err(|_| StoreError(format!("stored response status {status}")))?,
+                    .map_err(|_| StoreError::new(format!("stored response status {status}")))?,
                 body: serde_json::from_str(&body)
-                    .map_err(|e| StoreError(format!("stored response body: {e}")))?,
+                    .map_err(|e| StoreError::new(format!("stored response body: {e}")))?,
             }),
-            (state, _, _) => Err(StoreError(format!(
+            (state, _, _) => Err(StoreError::new(format!(
                 "idempotency key in unexpected state {state:?}"
             ))),
         }
@@ -91,8 +91,9 @@ pub(super) struct RefusalRow {
 impl RefusalRow {
     pub(super) fn into_count(self) -> Result<RefusalCount, StoreError> {
         Ok(RefusalCount {
-            kind: RefusalKind::parse(&self.kind)
-                .ok_or_else(|| StoreError(format!("unexpected refusal kind {:?}", self.kind)))?,
+            kind: RefusalKind::parse(&self.kind).ok_or_else(|| {
+                StoreError::new(format!("unexpected refusal kind {:?}", self.kind))
+            })?,
             day: self.day,
             count: u64::try_from(self.count).unwrap_or(0),
         })

@@ -2,38 +2,12 @@
 //! Another connection holds the SQLite ledger's write lock, so the record cannot commit until
 //! the test lets it.
 
-use std::{str::FromStr, time::Duration};
+use std::time::Duration;
 
 use cxone_assist::config::Acknowledge;
 use serde_json::Value;
-use sqlx::{sqlite::SqliteConnectOptions, ConnectOptions, SqliteConnection};
 
-use crate::helpers::*;
-
-/// The ledger's write lock, held by a connection of the test's own.
-struct LedgerLock(SqliteConnection);
-
-impl LedgerLock {
-    async fn take(database_url: &str) -> Self {
-        let mut conn = SqliteConnectOptions::from_str(database_url)
-            .expect("a SQLite URL")
-            .connect()
-            .await
-            .expect("the ledger opens");
-        sqlx::raw_sql("BEGIN IMMEDIATE")
-            .execute(&mut conn)
-            .await
-            .expect("the write lock is free");
-        Self(conn)
-    }
-
-    async fn release(mut self) {
-        sqlx::raw_sql("ROLLBACK")
-            .execute(&mut self.0)
-            .await
-            .expect("the lock is released");
-    }
-}
+use crate::{helpers::*, ledgers::SqliteWriteLock as LedgerLock};
 
 async fn prompt_id(response: reqwest::Response) -> String {
     assert_eq!(response.status(), 200);

@@ -39,7 +39,7 @@ async fn sends_the_tutorial_payload_and_headers() {
     assert_eq!(
         body,
         json!({"success": true, "promptId": prompt_id, "attempt": 1, "fallback": false,
-               "transcriptId": null, "correlation": "pending"})
+               "transcriptId": null, "correlation": "pending", "recorded": true})
     );
 
     let sent = app.prompts_received().await;

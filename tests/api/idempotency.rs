@@ -198,3 +198,66 @@ async fn a_client_supplied_prompt_id_is_used_and_delivered_once() {
     assert_eq!(bad.status(), 400);
     assert_eq!(bad.json::<Value>().await.unwrap()["field"], "promptId");
 }
+
+#[tokio::test]
+async fn a_named_prompt_sent_under_two_api_keys_is_delivered_once() {
+    let (a, b) = ("caller-a-key-0123456789", "caller-b-key-0123456789");
+    let app = spawn_app_with(|s| s.auth.api_keys = vec![a.into(), b.into()]).await;
+    app.mount_tenant(delivered().set_delay(Duration::from_millis(300)))
+        .await;
+    let mut body = prompt_body();
+    body["promptId"] = json!("crm-shared-1");
+    let send = |api_key: &'static str| {
+        app.client
+            .post(app.url("/simulate-prompt"))
+            .bearer_auth(api_key)
+            .json(&body)
+            .send()
+    };
+    let (first, second) = tokio::join!(send(a), send(b));
+    let mut statuses = [first.unwrap().status(), second.unwrap().status()];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [200, 409],
+        "the prompt id is one key, whoever sends it"
+    );
+    assert_eq!(app.prompts_received().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_rate_limited_keyed_request_writes_nothing_to_the_ledger() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit.burst = 1;
+        s.rate_limit.per_second = 0.001;
+    })
+    .await;
+    app.mount_tenant(delivered()).await;
+    assert_eq!(
+        post_keyed(&app, "first", &prompt_body()).await.status(),
+        200
+    );
+    // A write would wait for this lock; a refusal must not.
+    let lock = crate::ledgers::SqliteWriteLock::take(app.database_url()).await;
+    let refused = tokio::time::timeout(
+        Duration::from_secs(1),
+        post_keyed(&app, "second", &with_interaction("int_second")),
+    )
+    .await
+    .expect("refused without waiting for the ledger");
+    assert_eq!(refused.status(), 429);
+    lock.release().await;
+
+    let mut ledger = sqlx::SqliteConnection::connect(app.database_url())
+        .await
+        .unwrap();
+    let keys: Vec<(String,)> = sqlx::query_as("SELECT key FROM idempotency_keys ORDER BY key")
+        .fetch_all(&mut ledger)
+        .await
+        .unwrap();
+    assert_eq!(keys, vec![("first".to_owned(),)], "the refusal left no key");
+    // The earlier delivery still replays before any limit.
+    let again = post_keyed(&app, "first", &prompt_body()).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+}

@@ -59,3 +59,56 @@ pub fn stored_record(
         correlation_attempts: 0,
     }
 }
+
+/// A SQLite ledger's write lock, held by a connection of the test's own (`BEGIN IMMEDIATE`),
+/// so nothing the service writes can commit until the test lets it.
+pub struct SqliteWriteLock(sqlx::SqliteConnection);
+
+impl SqliteWriteLock {
+    pub async fn take(database_url: &str) -> Self {
+        use sqlx::ConnectOptions;
+        use std::str::FromStr;
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(database_url)
+            .expect("a SQLite URL")
+            .connect()
+            .await
+            .expect("the ledger opens");
+        sqlx::raw_sql("BEGIN IMMEDIATE")
+            .execute(&mut conn)
+            .await
+            .expect("the write lock is free");
+        Self(conn)
+    }
+
+    pub async fn release(mut self) {
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut self.0)
+            .await
+            .expect("the lock is released");
+    }
+}
+
+/// `prompts` locked `IN SHARE MODE` by an open transaction of the test's own, as a plain
+/// `CREATE INDEX` locks it: reads go on, and every insert into it waits.
+pub struct PromptsTableLock(sqlx::PgConnection);
+
+impl PromptsTableLock {
+    pub async fn take(database_url: &str) -> Self {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(database_url)
+            .await
+            .expect("the ledger connects");
+        sqlx::raw_sql("BEGIN; LOCK TABLE prompts IN SHARE MODE")
+            .execute(&mut conn)
+            .await
+            .expect("the table lock is taken");
+        Self(conn)
+    }
+
+    pub async fn release(mut self) {
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut self.0)
+            .await
+            .expect("the lock is released");
+    }
+}

@@ -39,7 +39,7 @@ impl PostgresStore {
     /// Connects to the database at `url` and migrates it.
     pub async fn connect(url: &str, options: &LedgerOptions) -> Result<Self, StoreError> {
         let connect = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError(format!("invalid PostgreSQL URL {}: {e}", redact(url))))?;
+            .map_err(|e| StoreError::new(format!("invalid PostgreSQL URL {}: {e}", redact(url))))?;
         Self::open(connect, options).await
     }
 
@@ -116,23 +116,40 @@ impl PromptStore for PostgresStore {
         key: &str,
         request_hash: &str,
         lease: Duration,
+        owner: &str,
     ) -> Result<IdempotencyBegin, StoreError> {
-        self.begin_key(scope, key, request_hash, lease).await
+        self.begin_key(scope, key, request_hash, lease, owner).await
+    }
+
+    async fn peek_idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &str,
+    ) -> Result<Option<IdempotencyBegin>, StoreError> {
+        self.peek_key(scope, key, request_hash).await
     }
 
     async fn complete_idempotent(
         &self,
         scope: &str,
         key: &str,
+        owner: &str,
         status: u16,
         body: &serde_json::Value,
         window: Duration,
-    ) -> Result<(), StoreError> {
-        self.complete_key(scope, key, status, body, window).await
+    ) -> Result<bool, StoreError> {
+        self.complete_key(scope, key, owner, status, body, window)
+            .await
     }
 
-    async fn abandon_idempotent(&self, scope: &str, key: &str) -> Result<(), StoreError> {
-        self.abandon_key(scope, key).await
+    async fn abandon_idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+        owner: &str,
+    ) -> Result<bool, StoreError> {
+        self.abandon_key(scope, key, owner).await
     }
 
     async fn record_feedback(

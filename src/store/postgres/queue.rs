@@ -19,11 +19,17 @@ use crate::{
 /// Rows another claimer has locked are skipped rather than waited for; a row whose lease
 /// changed meanwhile is re-checked against the condition after locking.
 const CLAIM: &str = claim_jobs!(concat!(due_jobs!(), " FOR UPDATE SKIP LOCKED"));
-const SELECT_IDEMPOTENT: &str = "SELECT request_hash, state, response_status, \
+/// `$1` scope, `$2` key (and `$3` now in [`PEEK_IDEMPOTENT`]).
+macro_rules! select_idempotent {
+    () => {
+        "SELECT request_hash, state, response_status, \
      response_body::text AS response_body \
-     FROM idempotency_keys WHERE scope = $1 AND key = $2";
-const COMPLETE_IDEMPOTENT: &str = "UPDATE idempotency_keys SET state = 'completed', \
-     response_status = $3, response_body = $4, expires_at = $5 WHERE scope = $1 AND key = $2";
+     FROM idempotency_keys WHERE scope = $1 AND key = $2"
+    };
+}
+const SELECT_IDEMPOTENT: &str = select_idempotent!();
+/// A key still in force: a lapsed lease or an ended window counts as no key.
+const PEEK_IDEMPOTENT: &str = concat!(select_idempotent!(), " AND expires_at > $3");
 
 fn utc_date(t: OffsetDateTime) -> Date {
     t.to_offset(UtcOffset::UTC).date()
@@ -86,6 +92,7 @@ impl PostgresStore {
         key: &str,
         request_hash: &str,
         lease: Duration,
+        owner: &str,
     ) -> Result<IdempotencyBegin, StoreError> {
         let now = OffsetDateTime::now_utc();
         // A key deleted between the two statements (abandoned, pruned) is simply tried again.
@@ -96,6 +103,7 @@ impl PostgresStore {
                 .bind(request_hash)
                 .bind(ts(now))
                 .bind(ts(plus(now, lease)))
+                .bind(owner)
                 .fetch_optional(&self.pool)
                 .await?;
             if owned.is_some() {
@@ -110,37 +118,58 @@ impl PostgresStore {
                 return existing.classify(request_hash);
             }
         }
-        Err(StoreError(
-            "idempotency key changed repeatedly; retry".into(),
-        ))
+        Err(StoreError::new("idempotency key changed repeatedly; retry"))
+    }
+
+    pub(super) async fn peek_key(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &str,
+    ) -> Result<Option<IdempotencyBegin>, StoreError> {
+        let existing = sqlx::query_as::<_, IdempotencyRow>(PEEK_IDEMPOTENT)
+            .bind(scope)
+            .bind(key)
+            .bind(ts(OffsetDateTime::now_utc()))
+            .fetch_optional(&self.pool)
+            .await?;
+        existing.map(|row| row.classify(request_hash)).transpose()
     }
 
     pub(super) async fn complete_key(
         &self,
         scope: &str,
         key: &str,
+        owner: &str,
         status: u16,
         body: &serde_json::Value,
         window: Duration,
-    ) -> Result<(), StoreError> {
-        sqlx::query(COMPLETE_IDEMPOTENT)
+    ) -> Result<bool, StoreError> {
+        let completed = sqlx::query(sql::COMPLETE_IDEMPOTENT)
             .bind(scope)
             .bind(key)
             .bind(i64::from(status))
             .bind(sqlx::types::Json(body))
             .bind(ts(plus(OffsetDateTime::now_utc(), window)))
+            .bind(owner)
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(completed.rows_affected() > 0)
     }
 
-    pub(super) async fn abandon_key(&self, scope: &str, key: &str) -> Result<(), StoreError> {
-        sqlx::query(sql::ABANDON_IDEMPOTENT)
+    pub(super) async fn abandon_key(
+        &self,
+        scope: &str,
+        key: &str,
+        owner: &str,
+    ) -> Result<bool, StoreError> {
+        let abandoned = sqlx::query(sql::ABANDON_IDEMPOTENT)
             .bind(scope)
             .bind(key)
+            .bind(owner)
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(abandoned.rows_affected() > 0)
     }
 
     pub(super) async fn feedback(

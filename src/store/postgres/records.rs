@@ -220,7 +220,7 @@ async fn replace_failed(
             .rows_affected()
             > 0;
     if !inserted {
-        return Err(StoreError(format!(
+        return Err(StoreError::new(format!(
             "prompt {} is already recorded",
             record.prompt_id
         )));

@@ -73,7 +73,7 @@ impl SqliteStore {
     /// Opens (creating when missing) the database at `url` and migrates it.
     pub async fn connect(url: &str, options: &LedgerOptions) -> Result<Self, StoreError> {
         let connect = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError(format!("invalid SQLite URL {}: {e}", redact(url))))?;
+            .map_err(|e| StoreError::new(format!("invalid SQLite URL {}: {e}", redact(url))))?;
         // Each connection to a private in-memory database would see its own empty database.
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         Self::open(connect, options, in_memory).await
@@ -102,7 +102,7 @@ impl SqliteStore {
             if let Some(dir) = connect.get_filename().parent() {
                 if !dir.as_os_str().is_empty() {
                     tokio::fs::create_dir_all(dir).await.map_err(|e| {
-                        StoreError(format!("cannot create directory {}: {e}", dir.display()))
+                        StoreError::new(format!("cannot create directory {}: {e}", dir.display()))
                     })?;
                 }
             }
@@ -203,23 +203,40 @@ impl PromptStore for SqliteStore {
         key: &str,
         request_hash: &str,
         lease: Duration,
+        owner: &str,
     ) -> Result<IdempotencyBegin, StoreError> {
-        self.begin_key(scope, key, request_hash, lease).await
+        self.begin_key(scope, key, request_hash, lease, owner).await
+    }
+
+    async fn peek_idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &str,
+    ) -> Result<Option<IdempotencyBegin>, StoreError> {
+        self.peek_key(scope, key, request_hash).await
     }
 
     async fn complete_idempotent(
         &self,
         scope: &str,
         key: &str,
+        owner: &str,
         status: u16,
         body: &serde_json::Value,
         window: Duration,
-    ) -> Result<(), StoreError> {
-        self.complete_key(scope, key, status, body, window).await
+    ) -> Result<bool, StoreError> {
+        self.complete_key(scope, key, owner, status, body, window)
+            .await
     }
 
-    async fn abandon_idempotent(&self, scope: &str, key: &str) -> Result<(), StoreError> {
-        self.abandon_key(scope, key).await
+    async fn abandon_idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+        owner: &str,
+    ) -> Result<bool, StoreError> {
+        self.abandon_key(scope, key, owner).await
     }
 
     async fn record_feedback(

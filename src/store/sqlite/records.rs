@@ -172,7 +172,7 @@ pub(super) async fn replace_failed(
             .rows_affected()
             > 0;
     if !inserted {
-        return Err(StoreError(format!(
+        return Err(StoreError::new(format!(
             "prompt {} is already recorded",
             record.prompt_id
         )));

@@ -50,7 +50,7 @@ async fn concurrent_writes_all_commit(store: Arc<dyn PromptStore>) {
         assert!(store.get(id).await.unwrap().is_some(), "{id} missing");
     }
     assert_eq!(store.pending_correlations().await.unwrap(), 300);
-    task.shutdown().await;
+    task.shutdown(Duration::from_secs(5)).await;
 }
 
 async fn concurrent_correlation_results_each_land_on_their_own_prompt(store: Arc<dyn PromptStore>) {
@@ -91,7 +91,7 @@ async fn concurrent_correlation_results_each_land_on_their_own_prompt(store: Arc
         assert_eq!(stored.correlated_at.is_some(), n % 3 != 0);
     }
     assert_eq!(store.pending_correlations().await.unwrap(), 0);
-    task.shutdown().await;
+    task.shutdown(Duration::from_secs(5)).await;
 }
 
 async fn two_results_for_one_prompt_in_one_group_land_in_order(store: Arc<dyn PromptStore>) {
@@ -174,7 +174,7 @@ async fn a_failing_write_fails_alone(store: Arc<dyn PromptStore>) {
     assert_eq!(stored.correlation, CorrelationState::Correlated);
     assert_eq!(stored.transcript_id.as_deref(), Some("tr_1"));
     assert_eq!(store.pending_correlations().await.unwrap(), 0);
-    task.shutdown().await;
+    task.shutdown(Duration::from_secs(5)).await;
 }
 
 async fn shutdown_commits_what_is_queued_and_refuses_later_writes(store: Arc<dyn PromptStore>) {
@@ -186,7 +186,7 @@ async fn shutdown_commits_what_is_queued_and_refuses_later_writes(store: Arc<dyn
         async move { writer.write(write).await }
     });
     tokio::time::sleep(Duration::from_millis(10)).await;
-    task.shutdown().await;
+    task.shutdown(Duration::from_secs(5)).await;
     queued.await.unwrap().unwrap();
     assert!(store.get(last.prompt_id.as_str()).await.unwrap().is_some());
     let late = writer.write(with_job(&fresh())).await;

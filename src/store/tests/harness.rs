@@ -45,6 +45,16 @@ where
     F: FnOnce(Arc<dyn PromptStore>) -> Fut,
     Fut: Future<Output = ()>,
 {
+    on_postgres_with(&[], |store, _| test(store)).await;
+}
+
+/// [`on_postgres`] with extra session settings (`lock_timeout`, say); `test` also gets the
+/// schema's URL, to connect beside the store.
+pub async fn on_postgres_with<F, Fut>(settings: &[(&str, &str)], test: F)
+where
+    F: FnOnce(Arc<dyn PromptStore>, String) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
         eprintln!("skipping PostgreSQL: TEST_DATABASE_URL is not set");
         return;
@@ -58,11 +68,14 @@ where
         .unwrap();
     let options = PgConnectOptions::from_str(&url)
         .unwrap()
-        .options([("search_path", schema.as_str())]);
+        .options([("search_path", schema.as_str())])
+        .options(settings.iter().copied());
     let store = PostgresStore::open(options, &LedgerOptions::default())
         .await
         .unwrap();
-    test(Arc::new(store)).await;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let schema_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    test(Arc::new(store), schema_url).await;
     // Best effort: a failed test leaves its schema behind for inspection.
     let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
         .execute(&mut admin)

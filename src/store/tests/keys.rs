@@ -24,6 +24,7 @@ store_tests!(
 );
 
 const TTL: Duration = Duration::from_secs(60);
+const OWNER: &str = "owner-1";
 
 async fn idempotency_states(store: Arc<dyn PromptStore>) {
     use IdempotencyBegin::*;
@@ -31,7 +32,7 @@ async fn idempotency_states(store: Arc<dyn PromptStore>) {
         let store = store.clone();
         async move {
             store
-                .begin_idempotent("simulate", key, hash, TTL)
+                .begin_idempotent("simulate", key, hash, TTL, OWNER)
                 .await
                 .unwrap()
         }
@@ -42,7 +43,7 @@ async fn idempotency_states(store: Arc<dyn PromptStore>) {
     // Scopes are independent.
     assert_eq!(
         store
-            .begin_idempotent("other", "k1", "h2", TTL)
+            .begin_idempotent("other", "k1", "h2", TTL, OWNER)
             .await
             .unwrap(),
         Started
@@ -50,7 +51,7 @@ async fn idempotency_states(store: Arc<dyn PromptStore>) {
 
     let body = json!({"success": true, "promptId": "prompt_1", "attempt": 1});
     store
-        .complete_idempotent("simulate", "k1", 200, &body, TTL)
+        .complete_idempotent("simulate", "k1", OWNER, 200, &body, TTL)
         .await
         .unwrap();
     let replay = Completed {
@@ -60,12 +61,18 @@ async fn idempotency_states(store: Arc<dyn PromptStore>) {
     assert_eq!(begin("k1", "h1").await, replay);
     assert_eq!(begin("k1", "h2").await, Mismatch);
     // Completed keys are not abandoned.
-    store.abandon_idempotent("simulate", "k1").await.unwrap();
+    store
+        .abandon_idempotent("simulate", "k1", OWNER)
+        .await
+        .unwrap();
     assert_eq!(begin("k1", "h1").await, replay);
 
     // An abandoned attempt may run again, even with another body.
     assert_eq!(begin("k2", "h1").await, Started);
-    store.abandon_idempotent("simulate", "k2").await.unwrap();
+    store
+        .abandon_idempotent("simulate", "k2", OWNER)
+        .await
+        .unwrap();
     assert_eq!(begin("k2", "h2").await, Started);
 }
 
@@ -73,7 +80,12 @@ async fn expired_keys_are_replaced(store: Arc<dyn PromptStore>) {
     let expired = Duration::ZERO;
     let begin = |hash: &'static str, ttl: Duration| {
         let store = store.clone();
-        async move { store.begin_idempotent("s", "k", hash, ttl).await.unwrap() }
+        async move {
+            store
+                .begin_idempotent("s", "k", hash, ttl, OWNER)
+                .await
+                .unwrap()
+        }
     };
     assert_eq!(begin("h1", expired).await, IdempotencyBegin::Started);
     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -82,10 +94,10 @@ async fn expired_keys_are_replaced(store: Arc<dyn PromptStore>) {
     assert_eq!(begin("h2", TTL).await, IdempotencyBegin::InProgress);
 
     assert_eq!(begin("h3", expired).await, IdempotencyBegin::Mismatch);
-    store.abandon_idempotent("s", "k").await.unwrap();
+    store.abandon_idempotent("s", "k", OWNER).await.unwrap();
     assert_eq!(begin("h3", expired).await, IdempotencyBegin::Started);
     store
-        .complete_idempotent("s", "k", 201, &json!([1, 2]), expired)
+        .complete_idempotent("s", "k", OWNER, 201, &json!([1, 2]), expired)
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -96,33 +108,41 @@ async fn expired_keys_are_replaced(store: Arc<dyn PromptStore>) {
 
 async fn a_lapsed_lease_is_taken_over_and_completion_keeps_the_window(store: Arc<dyn PromptStore>) {
     let lease = Duration::ZERO;
-    let begin = || {
+    let begin = |owner: &'static str| {
         let store = store.clone();
-        async move { store.begin_idempotent("s", "k", "h", lease).await.unwrap() }
+        async move {
+            store
+                .begin_idempotent("s", "k", "h", lease, owner)
+                .await
+                .unwrap()
+        }
     };
-    assert_eq!(begin().await, IdempotencyBegin::Started);
+    assert_eq!(begin("first").await, IdempotencyBegin::Started);
     tokio::time::sleep(Duration::from_millis(5)).await;
     // The first request died holding the key: once its lease ran out, the retry runs.
-    assert_eq!(begin().await, IdempotencyBegin::Started);
+    assert_eq!(begin("retry").await, IdempotencyBegin::Started);
 
     // Completing sets the replay window, so the answer outlives the (lapsed) lease.
     let body = json!({"success": true});
-    store
-        .complete_idempotent("s", "k", 200, &body, TTL)
-        .await
-        .unwrap();
+    let completed = store.complete_idempotent("s", "k", "retry", 200, &body, TTL);
+    assert!(completed.await.unwrap());
     tokio::time::sleep(Duration::from_millis(5)).await;
     let replay = IdempotencyBegin::Completed { status: 200, body };
-    assert_eq!(begin().await, replay);
+    assert_eq!(begin("later").await, replay);
 }
 
 async fn retention_prunes_keys_past_one_batch(store: Arc<dyn PromptStore>) {
     // More expired keys than a batch, and no old records at all.
     for key in ["k1", "k2", "k3", "k4", "k5"] {
-        let begun = store.begin_idempotent("s", key, "h", Duration::ZERO).await;
+        let begun = store
+            .begin_idempotent("s", key, "h", Duration::ZERO, OWNER)
+            .await;
         assert_eq!(begun.unwrap(), IdempotencyBegin::Started);
     }
-    let live = store.begin_idempotent("s", "live", "h", TTL).await.unwrap();
+    let live = store
+        .begin_idempotent("s", "live", "h", TTL, OWNER)
+        .await
+        .unwrap();
     assert_eq!(live, IdempotencyBegin::Started);
     tokio::time::sleep(Duration::from_millis(5)).await;
 
@@ -130,7 +150,10 @@ async fn retention_prunes_keys_past_one_batch(store: Arc<dyn PromptStore>) {
     let pruned = crate::retention::prune_in_batches(store.as_ref(), base_time(), 2, &stop).await;
     assert_eq!((pruned.records, pruned.idempotency_keys), (0, 5));
     // The unexpired key is still held.
-    let live = store.begin_idempotent("s", "live", "h", TTL).await.unwrap();
+    let live = store
+        .begin_idempotent("s", "live", "h", TTL, OWNER)
+        .await
+        .unwrap();
     assert_eq!(live, IdempotencyBegin::InProgress);
 }
 

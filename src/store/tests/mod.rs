@@ -5,12 +5,14 @@
 mod batch;
 mod fixtures;
 mod harness;
+mod key_owners;
 mod keys;
 mod leases;
 mod migrations;
 mod queue;
 mod records;
 mod retries;
+mod stalls;
 mod stats;
 
 /// For each name, a module with a `sqlite` and a `postgres` test running that function.

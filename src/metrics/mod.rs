@@ -2,10 +2,13 @@
 //! (tests) never mix their numbers. Every label comes from a bounded set: route templates,
 //! enums and status codes, never ids.
 
-use std::sync::{atomic::AtomicU64, Arc};
+use std::sync::atomic::AtomicU64;
 
+mod labels;
+
+pub use labels::*;
 use prometheus_client::{
-    encoding::{text::encode, EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
+    encoding::text::encode,
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
@@ -22,100 +25,6 @@ fn latency_histogram() -> Histogram {
 }
 
 type LatencyFamily<L> = Family<L, Histogram, fn() -> Histogram>;
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct HttpLabels {
-    pub route: RouteLabel,
-    pub method: &'static str,
-    pub status: u16,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteLabels {
-    pub route: RouteLabel,
-}
-
-/// A route template (`/prompts/{prompt_id}`, or `unmatched`) as a label value: made once
-/// per route and shared, so labelling an answer copies no text.
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
-pub struct RouteLabel(pub Arc<str>);
-
-impl EncodeLabelValue for RouteLabel {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
-        std::fmt::Write::write_str(encoder, &self.0)
-    }
-}
-
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-pub enum DeliveryOutcome {
-    Delivered,
-    Fallback,
-    Failed,
-    Ineligible,
-    RateLimited,
-}
-
-impl DeliveryOutcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            DeliveryOutcome::Delivered => "delivered",
-            DeliveryOutcome::Fallback => "fallback",
-            DeliveryOutcome::Failed => "failed",
-            DeliveryOutcome::Ineligible => "ineligible",
-            DeliveryOutcome::RateLimited => "rate_limited",
-        }
-    }
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OutcomeLabels {
-    pub outcome: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct AttemptLabels {
-    pub leg: &'static str,
-    pub outcome: &'static str,
-}
-
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-pub enum Endpoint {
-    Token,
-    Prompts,
-    Transcripts,
-}
-
-impl Endpoint {
-    fn as_str(self) -> &'static str {
-        match self {
-            Endpoint::Token => "token",
-            Endpoint::Prompts => "prompts",
-            Endpoint::Transcripts => "transcripts",
-        }
-    }
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct UpstreamLabels {
-    pub endpoint: &'static str,
-    /// `2xx`, `3xx`, `4xx`, `5xx`, or `error` when no answer arrived.
-    pub class: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct EndpointLabels {
-    pub endpoint: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResultLabels {
-    pub result: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CorrelationLabels {
-    pub outcome: &'static str,
-}
 
 pub struct Metrics {
     registry: Registry,
@@ -136,6 +45,10 @@ pub struct Metrics {
     pub breaker_rejections: Counter,
     pub in_flight: Gauge,
     pub overload_rejections: Counter,
+    /// Records of answered prompts still waiting for their commit (the ledger is stalled).
+    pub ledger_records_awaiting_commit: Gauge,
+    pub ledger_writes_lost: Family<LostLabels, Counter>,
+    pub idempotency_claims_lost: Counter,
 }
 
 impl Default for Metrics {
@@ -165,6 +78,9 @@ impl Metrics {
             breaker_rejections: Counter::default(),
             in_flight: Gauge::default(),
             overload_rejections: Counter::default(),
+            ledger_records_awaiting_commit: Gauge::default(),
+            ledger_writes_lost: Family::default(),
+            idempotency_claims_lost: Counter::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -253,6 +169,21 @@ impl Metrics {
             "Requests refused with 503 because too many were in flight",
             m.overload_rejections.clone(),
         );
+        r.register(
+            "ledger_records_awaiting_commit",
+            "Records of prompts already answered whose commit is still pending",
+            m.ledger_records_awaiting_commit.clone(),
+        );
+        r.register(
+            "ledger_writes_lost",
+            "Ledger writes given up without being committed, by reason",
+            m.ledger_writes_lost.clone(),
+        );
+        r.register(
+            "idempotency_claims_lost",
+            "Answers not kept for replay: their key's lease ran out and another request took it",
+            m.idempotency_claims_lost.clone(),
+        );
         Self { registry, ..m }
     }
 
@@ -283,6 +214,13 @@ impl Metrics {
         if status == Some(429) {
             self.upstream_rate_limited.inc();
         }
+    }
+
+    /// Counts `count` ledger writes given up for `reason` (see [`LostLabels`]).
+    pub fn ledger_writes_lost(&self, reason: &'static str, count: u64) {
+        self.ledger_writes_lost
+            .get_or_create(&LostLabels { reason })
+            .inc_by(count);
     }
 
     pub fn delivery(&self, outcome: DeliveryOutcome) {
