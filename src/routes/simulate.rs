@@ -16,7 +16,6 @@ use crate::{
     extract::AppJson,
     middleware::{Caller, RequestId},
     service::{Admitted, IdempotencyKey, Keyed, PromptAccepted, RequestContext, SubmitError},
-    store::RefusalKind,
 };
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -94,12 +93,9 @@ pub async fn simulate_prompt(
     IdempotencyKeyHeader(key_header): IdempotencyKeyHeader,
     AppJson(body): AppJson<SimulatePromptBody>,
 ) -> Response {
-    let request = match body.validate(service.limits) {
+    let request = match service.validate(body) {
         Ok(request) => request,
-        Err(error) => {
-            service.count_refusal(RefusalKind::Invalid);
-            return error.into_response();
-        }
+        Err(error) => return error.into_response(),
     };
     let context = RequestContext {
         request_id: request_id.map(|Extension(id)| id.0),

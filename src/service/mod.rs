@@ -10,6 +10,7 @@ mod key_settling;
 mod outcome;
 mod pending;
 mod recording;
+mod validation;
 
 pub use idempotency::{Claim, IdempotencyKey, Keyed};
 pub use key_settling::UnsettledKeys;

@@ -76,12 +76,7 @@ impl Application {
             Duration::from_millis(settings.breaker.cooldown_ms),
             clock.clone(),
         ));
-        let tenant = Arc::new(build_tenant(
-            &settings,
-            clock.clone(),
-            metrics.clone(),
-            breaker.clone(),
-        )?);
+        let tenant = build_tenant(&settings, clock.clone(), metrics.clone(), breaker.clone())?;
         let attempt_timeout = Duration::from_millis(settings.tenant.attempt_timeout_ms);
         let store = store::connect(
             &settings.store.database_url,

@@ -1,5 +1,5 @@
-//! The tenant the service talks to: the tutorial adapter with its token cache, or in sandbox
-//! mode an embedded fake.
+//! The tenant the service talks to: the adapter for the configured dialect with its token
+//! cache, and in sandbox mode an embedded fake to point it at.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -9,45 +9,57 @@ use secrecy::SecretString;
 use crate::{
     circuit_breaker::CircuitBreaker,
     clock::Clock,
-    config::Settings,
+    config::{Settings, TenantApi, TenantSettings},
     fake_tenant::FakeTenant,
     metrics::Metrics,
-    tenant::{self, TutorialTenant},
+    tenant::{self, CxoneTenant, Tenant, TutorialTenant},
 };
 
+/// The adapter for the configured dialect, with its token cache on one shared HTTP client.
 pub(super) fn build_tenant(
     settings: &Settings,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     breaker: Arc<CircuitBreaker>,
-) -> anyhow::Result<TutorialTenant> {
+) -> anyhow::Result<Arc<dyn Tenant>> {
     let t = &settings.tenant;
-    let base_url = t.url.as_deref().context("tenant.url is not set")?;
-    let base_url = url::Url::parse(base_url).context("tenant.url is not a URL")?;
-    let token_url = match &t.token_url {
-        Some(url) => url::Url::parse(url).context("tenant.token_url is not a URL")?,
-        None => url::Url::parse(&format!(
-            "{}/api/v2/oauth/token",
-            base_url.as_str().trim_end_matches('/')
-        ))?,
-    };
     let http = tenant::HttpClient::new(&tenant::HttpClientOptions {
         connect_timeout: Duration::from_millis(t.connect_timeout_ms),
         pool_idle_timeout: Duration::from_millis(t.pool_idle_timeout_ms),
     })
     .context("cannot build the HTTP client")?;
+    let (endpoint, grant) = match t.api {
+        TenantApi::Tutorial => (
+            tenant::TokenEndpoint::Fixed(tutorial_token_url(t)?),
+            tenant::Grant::ClientCredentials {
+                scope: t.scope.clone(),
+            },
+        ),
+        TenantApi::Cxone => {
+            let c = &t.cxone;
+            let issuer =
+                url::Url::parse(&c.auth_url).context("tenant.cxone.auth_url is not a URL")?;
+            let grant = tenant::Grant::Password {
+                username: c
+                    .access_key_id
+                    .clone()
+                    .context("the access key id is not set")?,
+                password: (c.access_key_secret.clone())
+                    .context("the access key secret is not set")?,
+            };
+            (tenant::TokenEndpoint::Issuer(issuer), grant)
+        }
+    };
     let tokens = tenant::TokenCache::new(
         http.clone(),
         tenant::TokenCacheSettings {
-            endpoint: tenant::TokenEndpoint::Fixed(token_url),
+            endpoint,
             client_id: t.client_id.clone().unwrap_or_default(),
             client_secret: t
                 .client_secret
                 .clone()
                 .context("the client secret is not set")?,
-            grant: tenant::Grant::ClientCredentials {
-                scope: t.scope.clone(),
-            },
+            grant,
             refresh_skew: Duration::from_secs(t.token_refresh_skew_secs),
             refresh_skew_max_fraction: t.token_refresh_skew_max_fraction,
             request_timeout: Duration::from_millis(t.attempt_timeout_ms),
@@ -56,15 +68,46 @@ pub(super) fn build_tenant(
         metrics.clone(),
         breaker,
     );
-    Ok(TutorialTenant::new(
-        http,
-        tokens,
-        tenant::TutorialTenantSettings {
-            base_url,
-            ui: settings.delivery.ui.clone(),
-        },
-        metrics,
-    ))
+    let display_ms = settings.delivery.ui.timeout_ms;
+    Ok(match t.api {
+        TenantApi::Tutorial => {
+            let base_url = t.url.as_deref().context("tenant.url is not set")?;
+            let base_url = url::Url::parse(base_url).context("tenant.url is not a URL")?;
+            let settings = tenant::TutorialTenantSettings {
+                base_url,
+                ui: settings.delivery.ui.clone(),
+            };
+            Arc::new(TutorialTenant::new(http, tokens, settings, metrics))
+        }
+        TenantApi::Cxone => {
+            let c = &t.cxone;
+            let api_url = (c.api_url.as_deref().map(url::Url::parse).transpose())
+                .context("tenant.cxone.api_url is not a URL")?;
+            let settings = tenant::CxoneTenantSettings {
+                issuer: url::Url::parse(&c.auth_url)?,
+                api_url,
+                api_version: c.api_version.clone(),
+                delivery: c.delivery,
+                event_name: c.event_name.clone(),
+                display_ms,
+            };
+            Arc::new(CxoneTenant::new(http, tokens, settings, metrics))
+        }
+    })
+}
+
+fn tutorial_token_url(t: &TenantSettings) -> anyhow::Result<url::Url> {
+    Ok(match &t.token_url {
+        Some(url) => url::Url::parse(url).context("tenant.token_url is not a URL")?,
+        None => {
+            let base_url = t.url.as_deref().context("tenant.url is not set")?;
+            url::Url::parse(&format!(
+                "{}/api/v2/oauth/token",
+                base_url.trim_end_matches('/')
+            ))
+            .context("tenant.url is not a URL")?
+        }
+    })
 }
 
 /// Starts the embedded fake tenant and points the settings at it.

@@ -4,6 +4,8 @@ mod bad_input;
 mod chaos;
 mod chaos_records;
 mod correlation;
+mod cxone;
+mod cxone_tenant;
 mod delivery;
 mod drain;
 mod eligibility;

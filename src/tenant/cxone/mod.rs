@@ -174,8 +174,11 @@ impl CxoneTenant {
         Ok(match self.settings.delivery {
             CxoneDelivery::AgentMessage => {
                 let body = AgentMessages::new(prompt, agent_id, self.settings.display_ms);
-                self.request(Method::POST, url, token, request_id)?
-                    .json(&body)
+                // Numbers and strings only: serialising cannot fail.
+                let body = serde_json::to_vec(&body).map_err(|_| TransportError::Broken)?;
+                (self.request(Method::POST, url, token, request_id)?)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(body)
             }
             CxoneDelivery::CustomEvent => {
                 let data = CustomEventData::new(prompt).to_json();
