@@ -214,3 +214,107 @@ async fn ids_that_are_not_cxone_numbers_are_refused_before_anything_is_sent() {
     }
     assert!(app.api_requests(MESSAGES_PATH).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_custom_event_carries_the_prompt_in_its_query() {
+    let app = spawn_cxone_app_with(|s| {
+        s.tenant.cxone.delivery = cxone_assist::config::CxoneDelivery::CustomEvent;
+    })
+    .await;
+    app.mount_issuer().await;
+    let event_path = format!("/inContactAPI/services/v34.0/agents/{AGENT}/custom-event");
+    Mock::given(method("PUT"))
+        .and(path(event_path.as_str()))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&app.tenant)
+        .await;
+
+    let body: Value = app.post_prompt(&cxone_prompt()).await.json().await.unwrap();
+    let prompt_id = body["promptId"].as_str().unwrap();
+    let sent = app.api_requests(&event_path).await;
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].body.is_empty(), "query only");
+    let query: Vec<(String, String)> = sent[0].url.query_pairs().into_owned().collect();
+    assert_eq!(query[0], ("eventName".into(), "AgentAssistPrompt".into()));
+    assert_eq!(query[1], ("persistInMemory".into(), "false".into()));
+    let data: Value = serde_json::from_str(&query[2].1).unwrap();
+    assert_eq!(
+        data,
+        json!({
+            "promptId": prompt_id,
+            "interactionId": CONTACT,
+            "priority": "HIGH",
+            "content": "Customer has exceeded return window. Suggest loyalty credit instead.",
+            "keywords": ["return", "loyalty", "credit"],
+        })
+    );
+}
+
+#[tokio::test]
+async fn content_too_long_for_a_custom_event_url_is_a_400() {
+    let app = spawn_cxone_app_with(|s| {
+        s.tenant.cxone.delivery = cxone_assist::config::CxoneDelivery::CustomEvent;
+        s.delivery.max_content_chars = 10_000;
+    })
+    .await;
+    app.mount_issuer().await;
+    let mut body = cxone_prompt();
+    // Every one of these characters takes nine bytes once URL-encoded.
+    body["content"] = json!("é".repeat(1_000));
+    let response = app.post_prompt(&body).await;
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["field"], "content");
+    assert!(error["error"].as_str().unwrap().contains("custom event"));
+    assert!(app.tenant.received_requests().await.unwrap().is_empty());
+}
+
+/// The delivered prompt's correlation, once it is no longer pending.
+async fn correlation_of(app: &TestApp) -> Value {
+    let prompt_id = app.deliver(&cxone_prompt()).await;
+    app.wait_for_record(&prompt_id, |r| r["correlation"] != "pending")
+        .await
+}
+
+#[tokio::test]
+async fn a_live_contact_with_the_agent_is_correlated() {
+    let app = spawn_cxone_app().await;
+    app.mount_issuer().await;
+    app.mount_messages(message_result(true, 7)).await;
+    app.mount_active_contacts(active_contact(AGENT)).await;
+    let record = correlation_of(&app).await;
+    assert_eq!(record["correlation"], "correlated");
+    assert_eq!(record["transcriptId"], "Active", "the contact's state");
+    let look_up = &app.api_requests(ACTIVE_PATH).await[0];
+    assert_eq!(look_up.url.query(), Some(format!("contactId={CONTACT}").as_str()));
+}
+
+#[tokio::test]
+async fn a_contact_no_longer_active_or_with_another_agent_fails() {
+    for answer in [ResponseTemplate::new(204), active_contact("11111")] {
+        let app = spawn_cxone_app().await;
+        app.mount_issuer().await;
+        app.mount_messages(message_result(true, 8)).await;
+        app.mount_active_contacts(answer).await;
+        let record = correlation_of(&app).await;
+        assert_eq!(record["correlation"], "failed");
+        assert_eq!(app.api_requests(ACTIVE_PATH).await.len(), 1, "no retry");
+    }
+}
+
+#[tokio::test]
+async fn a_5xx_contact_look_up_is_retried_until_it_matches() {
+    let app = spawn_cxone_app().await;
+    app.mount_issuer().await;
+    app.mount_messages(message_result(true, 9)).await;
+    Mock::given(method("GET"))
+        .and(path(ACTIVE_PATH))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(2)
+        .mount(&app.tenant)
+        .await;
+    app.mount_active_contacts(active_contact(AGENT)).await;
+    let record = correlation_of(&app).await;
+    assert_eq!(record["correlation"], "correlated");
+    assert_eq!(record["correlationAttempts"], 3);
+}
