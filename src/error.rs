@@ -74,6 +74,8 @@ pub enum ApiError {
     Overloaded,
     #[error("the request took too long to arrive")]
     RequestTimeout,
+    #[error("the prompt cannot be withdrawn: {reason}")]
+    NotRetractable { reason: String },
     #[error("internal error")]
     Internal,
 }
@@ -94,7 +96,7 @@ impl ApiError {
             | UpstreamFailed { .. }
             | UpstreamUnavailable { .. } => StatusCode::BAD_GATEWAY,
             Unauthorized => StatusCode::UNAUTHORIZED,
-            IdempotencyInProgress => StatusCode::CONFLICT,
+            IdempotencyInProgress | NotRetractable { .. } => StatusCode::CONFLICT,
             IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -126,6 +128,7 @@ impl ApiError {
             Overloaded => "overloaded",
             RequestTimeout => "request_timeout",
             UpstreamTimeout { .. } => "upstream_timeout",
+            NotRetractable { .. } => "not_retractable",
             Internal => "internal",
         }
     }

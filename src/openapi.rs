@@ -23,6 +23,7 @@ use crate::{
     paths(
         simulate::simulate_prompt,
         prompts::get_prompt,
+        prompts::retract_prompt,
         ledger::list_prompts,
         ledger::export_prompts,
         ledger::record_feedback,

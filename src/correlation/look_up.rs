@@ -52,11 +52,15 @@ pub(super) async fn look_up(
         () = context.abort.cancelled() => return None,
     };
     let finished = match lookup {
-        CorrelationLookup::Found { reference } => {
+        CorrelationLookup::Found {
+            transcript_id,
+            detail,
+        } => {
             tracing::info!(
                 target: "correlation",
                 prompt_id = %claim.prompt_id,
-                reference = %reference,
+                transcript_id,
+                detail,
                 interaction_id = %claim.interaction_id,
                 agent_id = %claim.agent_id,
                 attempts,
@@ -64,8 +68,9 @@ pub(super) async fn look_up(
             );
             CorrelationUpdate {
                 state: CorrelationState::Correlated,
-                transcript_id: Some(reference),
+                transcript_id,
                 attempts,
+                detail,
             }
         }
         CorrelationLookup::Failed { status, reason } => {
@@ -74,6 +79,7 @@ pub(super) async fn look_up(
                 state: CorrelationState::Failed,
                 transcript_id: None,
                 attempts,
+                detail: reason,
             }
         }
         CorrelationLookup::NotYet | CorrelationLookup::Transient => {
@@ -82,11 +88,12 @@ pub(super) async fn look_up(
                 reschedule(context, &claim, attempts, next).await;
                 return None;
             }
-            tracing::warn!(prompt_id = %claim.prompt_id, attempts, "no transcript in time; correlation failed");
+            tracing::warn!(prompt_id = %claim.prompt_id, attempts, "no match in time; correlation failed");
             CorrelationUpdate {
                 state: CorrelationState::Failed,
                 transcript_id: None,
                 attempts,
+                detail: Some("no match before giving up".into()),
             }
         }
     };

@@ -11,7 +11,8 @@ use crate::{
 };
 
 pub(super) enum LegEnd {
-    Delivered(u32),
+    /// The POST's number within the leg, and the tenant's id for the prompt.
+    Delivered(u32, Option<String>),
     /// Retries used up, or a 4xx that retrying cannot fix: the fallback may still help.
     /// `rate_limited`: the last try met a 429, with the wait the tenant asked for.
     Exhausted {
@@ -113,7 +114,7 @@ impl Deliverer {
                     self.metrics.retry_after_wait.observe(wait.as_secs_f64());
                     wait
                 }
-                AttemptOutcome::Delivered => return LegEnd::Delivered(number),
+                AttemptOutcome::Delivered => return LegEnd::Delivered(number, report.receipt),
                 AttemptOutcome::Forbidden => return LegEnd::Stop(Failure::Forbidden),
                 AttemptOutcome::CredentialsRefused => return LegEnd::Stop(Failure::Auth),
                 AttemptOutcome::Rejected | AttemptOutcome::Unauthorized => {

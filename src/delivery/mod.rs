@@ -52,6 +52,8 @@ pub struct Delivered {
     /// 1-based number of the successful POST within its leg (a try that found no token
     /// counts as one).
     pub attempt: u32,
+    /// The tenant's own id for the prompt, when it gives one.
+    pub receipt: Option<String>,
 }
 
 /// Why a prompt was not delivered; the module's documentation says which wins when several
@@ -98,7 +100,13 @@ impl Deliverer {
         let mut last_rate_limit = None;
         for (leg, prompt) in [(Leg::Primary, primary), (Leg::Fallback, fallback)] {
             match self.run_leg(deadline, leg, prompt, attempts).await {
-                LegEnd::Delivered(attempt) => return Ok(Delivered { leg, attempt }),
+                LegEnd::Delivered(attempt, receipt) => {
+                    return Ok(Delivered {
+                        leg,
+                        attempt,
+                        receipt,
+                    })
+                }
                 LegEnd::Stop(failure) => return Err(failure),
                 LegEnd::Exhausted { rate_limited } => {
                     tracing::warn!(prompt_id = %prompt.prompt_id, leg = leg.as_str(), "delivery leg exhausted");

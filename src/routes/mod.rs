@@ -96,7 +96,10 @@ fn router(parts: RouterParts) -> Router {
         ("/simulate-prompt", post(simulate::simulate_prompt)),
         ("/prompts", get(ledger::list_prompts)),
         ("/prompts/export", get(ledger::export_prompts)),
-        ("/prompts/{prompt_id}", get(prompts::get_prompt)),
+        (
+            "/prompts/{prompt_id}",
+            get(prompts::get_prompt).delete(prompts::retract_prompt),
+        ),
         (
             "/prompts/{prompt_id}/feedback",
             post(ledger::record_feedback),

@@ -10,6 +10,7 @@ mod key_settling;
 mod outcome;
 mod pending;
 mod recording;
+mod retraction;
 mod validation;
 
 pub use idempotency::{Claim, IdempotencyKey, Keyed};
@@ -58,6 +59,8 @@ pub struct PromptService {
     pub store_content: bool,
     /// A repeated `Idempotency-Key` replays the first answer within this many seconds.
     pub idempotency_window_secs: u64,
+    /// Withdrawals run one at a time, so a repeated `DELETE` sends one withdrawal.
+    pub retractions: tokio::sync::Mutex<()>,
     /// Whether a delivered prompt's answer waits for its record's commit.
     pub acknowledge: Acknowledge,
     /// Ledger writes still running past their answers (see [`pending_writes`]).
@@ -199,6 +202,9 @@ impl PromptService {
             transcript_id: None,
             correlated_at: None,
             correlation_attempts: 0,
+            tenant_message_id: result.as_ref().ok().and_then(|d| d.receipt.clone()),
+            correlation_detail: None,
+            retracted_at: None,
         };
         let recorded = self.save(record, deadline).await;
         self.metrics.delivery(match &result {

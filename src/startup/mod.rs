@@ -144,6 +144,7 @@ impl Application {
             },
             store_content: settings.store.store_content,
             acknowledge: settings.store.acknowledge,
+            retractions: tokio::sync::Mutex::new(()),
             idempotency_window_secs: settings.store.idempotency_window_secs,
             pending_writes: crate::service::pending_writes(),
             unsettled: Default::default(),

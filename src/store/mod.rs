@@ -115,6 +115,10 @@ pub trait PromptStore: Send + Sync {
     /// Finds a record, with its attempts in order, by its `prompt_id` or `primary_prompt_id`.
     async fn get(&self, prompt_id: &str) -> Result<Option<PromptRecord>, StoreError>;
 
+    /// Marks a record withdrawn from the agent's screen at `at`, unless it already is; either
+    /// of the prompt's ids finds it.
+    async fn mark_retracted(&self, prompt_id: &str, at: OffsetDateTime) -> Result<(), StoreError>;
+
     /// Records where correlation ended (or stands). A final state also removes the job.
     async fn update_correlation(
         &self,

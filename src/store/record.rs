@@ -129,6 +129,14 @@ pub struct PromptRecord {
     pub correlated_at: Option<OffsetDateTime>,
     /// Transcript look-ups made so far.
     pub correlation_attempts: u32,
+    /// The tenant's own id for the delivered prompt (CXone's `agentMessageId`).
+    #[serde(rename = "agentMessageId")]
+    pub tenant_message_id: Option<String>,
+    /// What correlation matched, or why it failed, in words (CXone: the contact's state).
+    pub correlation_detail: Option<String>,
+    /// When the prompt was withdrawn from the agent's screen (`DELETE /prompts/{id}`).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub retracted_at: Option<OffsetDateTime>,
 }
 
 /// The end of a correlation job.
@@ -140,4 +148,6 @@ pub struct CorrelationUpdate {
     pub transcript_id: Option<String>,
     /// Transcript look-ups made.
     pub attempts: u32,
+    /// What was matched, or why it failed, in words.
+    pub detail: Option<String>,
 }

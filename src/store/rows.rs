@@ -132,6 +132,9 @@ pub(super) struct RecordRow<T> {
     transcript_id: Option<String>,
     correlated_at: Option<T>,
     correlation_attempts: i32,
+    tenant_message_id: Option<String>,
+    correlation_detail: Option<String>,
+    retracted_at: Option<T>,
 }
 
 impl<T: StoredTime> RecordRow<T> {
@@ -178,6 +181,9 @@ impl<T: StoredTime> RecordRow<T> {
                 "correlation_attempts",
                 self.correlation_attempts.into(),
             )?,
+            tenant_message_id: self.tenant_message_id,
+            correlation_detail: self.correlation_detail,
+            retracted_at: self.retracted_at.map(T::into_utc).transpose()?,
         })
     }
 }

@@ -9,7 +9,8 @@ macro_rules! record_columns {
     () => {
         "prompt_id, primary_prompt_id, interaction_id, agent_id, priority, sentiment, content, \
          content_hash, request_id, status, failure, fallback, attempt, received_at, \
-         completed_at, correlation, transcript_id, correlated_at, correlation_attempts"
+         completed_at, correlation, transcript_id, correlated_at, correlation_attempts, \
+         tenant_message_id, correlation_detail, retracted_at"
     };
 }
 
@@ -46,6 +47,7 @@ macro_rules! bind_prompt {
             .bind(r.transcript_id.as_deref())
             .bind(r.correlated_at.map($ts))
             .bind(i64::from(r.correlation_attempts))
+            .bind(r.tenant_message_id.as_deref())
     }};
 }
 
@@ -93,8 +95,9 @@ pub(super) use {bind_attempt, bind_job, bind_prompt};
 pub(super) const INSERT_PROMPT: &str = "INSERT INTO prompts (prompt_id, primary_prompt_id, \
      interaction_id, agent_id, priority, sentiment, content, content_hash, request_id, status, \
      failure, fallback, attempt, received_at, completed_at, delivery_latency_ms, correlation, \
-     transcript_id, correlated_at, correlation_attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-     $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) ON CONFLICT DO NOTHING";
+     transcript_id, correlated_at, correlation_attempts, tenant_message_id) VALUES ($1, $2, $3, \
+     $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
+     ON CONFLICT DO NOTHING";
 
 /// `$1` primary id: the attempts of the failed record a retry of that prompt replaces.
 pub(super) const SELECT_FAILED_ATTEMPTS: &str = concat!(
@@ -131,11 +134,17 @@ pub(super) const SELECT_ATTEMPTS: &str = concat!(
     " FROM prompt_attempts WHERE prompt_id = $1 ORDER BY seq"
 );
 
-/// `$1` record key, `$2` state, `$3` attempts, `$4` transcript, `$5` correlated at: the last
-/// two only overwrite when given, so a late "failed" never erases a transcript.
+/// `$1` record key, `$2` state, `$3` attempts, `$4` transcript, `$5` correlated at, `$6`
+/// detail: each of the last three only overwrites when given, so a late "failed" never erases
+/// a transcript.
 pub(super) const UPDATE_CORRELATION: &str = "UPDATE prompts SET correlation = $2, \
      correlation_attempts = $3, transcript_id = COALESCE($4, transcript_id), \
-     correlated_at = COALESCE($5, correlated_at) WHERE prompt_id = $1";
+     correlated_at = COALESCE($5, correlated_at), \
+     correlation_detail = COALESCE($6, correlation_detail) WHERE prompt_id = $1";
+
+/// `$1` either id, `$2` when: marks a delivered record withdrawn, once.
+pub(super) const MARK_RETRACTED: &str = "UPDATE prompts SET retracted_at = $2 \
+     WHERE (prompt_id = $1 OR primary_prompt_id = $1) AND retracted_at IS NULL";
 
 pub(super) const DELETE_JOB: &str = "DELETE FROM correlation_jobs WHERE prompt_id = $1";
 

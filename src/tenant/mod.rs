@@ -118,9 +118,12 @@ pub struct CorrelationTarget<'a> {
 /// What one correlation look-up came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CorrelationLookup {
-    /// Matched. `reference` is what the prompt was matched with: the tutorial's transcript
-    /// id, or the state of CXone's live contact.
-    Found { reference: String },
+    /// Matched: with the tutorial's transcript (its id), or CXone's live contact (`detail`,
+    /// its state).
+    Found {
+        transcript_id: Option<String>,
+        detail: Option<String>,
+    },
     /// Not there yet (the tutorial's 404 while the transcript is produced).
     NotYet,
     /// 5xx or a network fault: try again later.

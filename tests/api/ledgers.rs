@@ -37,6 +37,9 @@ pub fn stored_record(
     };
     let id = PromptId::from_existing(id);
     PromptRecord {
+        tenant_message_id: None,
+        correlation_detail: None,
+        retracted_at: None,
         prompt_id: id.clone(),
         primary_prompt_id: id,
         interaction_id: "int_98765432".into(),

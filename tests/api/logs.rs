@@ -102,7 +102,7 @@ async fn a_request_s_log_lines_carry_its_id_and_correlation_is_one_event() {
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     };
-    assert_eq!(correlation["reference"], "tr_77");
+    assert_eq!(correlation["transcript_id"], "tr_77");
     assert_eq!(correlation["interaction_id"], "int_98765432");
     assert_eq!(correlation["agent_id"], "agt_12345678");
     assert_eq!(correlation["attempts"], 1);

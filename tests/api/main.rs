@@ -5,6 +5,7 @@ mod chaos;
 mod chaos_records;
 mod correlation;
 mod cxone;
+mod cxone_lifecycle;
 mod cxone_tenant;
 mod delivery;
 mod drain;

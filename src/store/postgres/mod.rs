@@ -82,6 +82,15 @@ impl PromptStore for PostgresStore {
         self.read_record(prompt_id).await
     }
 
+    async fn mark_retracted(&self, prompt_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        sqlx::query(sql::MARK_RETRACTED)
+            .bind(prompt_id)
+            .bind(ts(at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn claim_correlation_jobs(
         &self,
         owner: &str,

@@ -240,6 +240,7 @@ async fn finish_correlation(
         .bind(i64::from(update.attempts))
         .bind(update.transcript_id.as_deref().filter(|_| correlated))
         .bind(correlated.then(|| ts(OffsetDateTime::now_utc())))
+        .bind(update.detail.as_deref())
         .execute(&mut *conn)
         .await?;
     if update.state != CorrelationState::Pending {

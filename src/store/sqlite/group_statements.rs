@@ -19,15 +19,17 @@ pub(super) static JOBS: LazyLock<MultiRow> = LazyLock::new(|| {
     let insert = Template::of(INSERT_JOB);
     MultiRow::new(|rows| insert.rows(rows))
 });
-/// A correlation result per row of `v`: (prompt id, state, attempts, transcript id, when).
+/// A correlation result per row of `v`: (prompt id, state, attempts, transcript id, when,
+/// detail).
 pub(super) static CORRELATIONS: LazyLock<MultiRow> = LazyLock::new(|| {
     MultiRow::new(|rows| {
         format!(
             "UPDATE prompts SET correlation = v.column2, correlation_attempts = v.column3, \
              transcript_id = COALESCE(v.column4, prompts.transcript_id), \
-             correlated_at = COALESCE(v.column5, prompts.correlated_at) \
+             correlated_at = COALESCE(v.column5, prompts.correlated_at), \
+             correlation_detail = COALESCE(v.column6, prompts.correlation_detail) \
              FROM (VALUES {}) AS v WHERE prompts.prompt_id = v.column1",
-            repeat("(?, ?, ?, ?, ?)", rows)
+            repeat("(?, ?, ?, ?, ?, ?)", rows)
         )
     })
 });
@@ -67,13 +69,13 @@ mod tests {
     #[test]
     fn every_size_of_statement_has_the_parameters_it_binds() {
         for (statement, columns) in [
-            (&*PROMPTS, 20),
+            (&*PROMPTS, 21),
             (&*ATTEMPTS, 9),
             (&*JOBS, 8),
-            (&*CORRELATIONS, 5),
+            (&*CORRELATIONS, 6),
             (&*DELETE_JOBS, 1),
-            (&*FIRST_DELIVERIES, 20 + 9 + 8),
-            (&*FINISHED_CORRELATIONS, 5 + 1),
+            (&*FIRST_DELIVERIES, 21 + 9 + 8),
+            (&*FINISHED_CORRELATIONS, 6 + 1),
         ] {
             for rows in [1, 2, 4, 8, 16, 32, 64] {
                 let sql = statement.sql(rows);

@@ -222,7 +222,8 @@ async fn write_correlations(
                 .bind(update.state.as_str())
                 .bind(i64::from(update.attempts))
                 .bind(update.transcript_id.as_deref().filter(|_| correlated))
-                .bind(correlated.then_some(now));
+                .bind(correlated.then_some(now))
+                .bind(update.detail.as_deref());
         }
         if all_final {
             for id in &finished {

@@ -169,6 +169,15 @@ impl PromptStore for SqliteStore {
         self.read_record(prompt_id).await
     }
 
+    async fn mark_retracted(&self, prompt_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        sqlx::query(sql::MARK_RETRACTED)
+            .bind(prompt_id)
+            .bind(ts(at))
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
     async fn claim_correlation_jobs(
         &self,
         owner: &str,

@@ -4,7 +4,7 @@
 //! That bounds the distinct statements to a handful per table, so every one of them stays
 //! prepared: parsing a statement with hundreds of parameters costs more than running it.
 
-/// The largest chunk, a power of two: 64 records are 1280 bound values, far below SQLite's
+/// The largest chunk, a power of two: 64 records are 1344 bound values, far below SQLite's
 /// 32766, and the biggest statement kept prepared stays small.
 pub(super) const MAX_ROWS: usize = 64;
 

@@ -72,6 +72,7 @@ async fn concurrent_correlation_results_each_land_on_their_own_prompt(store: Arc
         let write = LedgerWrite::Correlation {
             prompt_id: record.prompt_id.clone(),
             update: CorrelationUpdate {
+                detail: None,
                 state,
                 transcript_id,
                 attempts: 2,
@@ -100,6 +101,7 @@ async fn two_results_for_one_prompt_in_one_group_land_in_order(store: Arc<dyn Pr
     let result = |state, transcript_id: Option<&str>, attempts| LedgerWrite::Correlation {
         prompt_id: record.prompt_id.clone(),
         update: CorrelationUpdate {
+            detail: None,
             state,
             transcript_id: transcript_id.map(str::to_owned),
             attempts,
@@ -134,6 +136,7 @@ async fn a_result_still_pending_keeps_its_job_beside_final_ones(store: Arc<dyn P
         .map(|(record, state)| LedgerWrite::Correlation {
             prompt_id: record.prompt_id.clone(),
             update: CorrelationUpdate {
+                detail: None,
                 state,
                 transcript_id: (state == CorrelationState::Correlated).then(|| "tr_1".into()),
                 attempts: 1,
@@ -161,6 +164,7 @@ async fn a_failing_write_fails_alone(store: Arc<dyn PromptStore>) {
         writer.write(LedgerWrite::Correlation {
             prompt_id: new.prompt_id.clone(),
             update: CorrelationUpdate {
+                detail: None,
                 state: CorrelationState::Correlated,
                 transcript_id: Some("tr_1".into()),
                 attempts: 1,

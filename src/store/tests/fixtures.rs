@@ -23,6 +23,9 @@ pub fn delivered(agent: &str, received_at: OffsetDateTime, latency_ms: i64) -> P
     attempt.started_at = received_at;
     attempt.duration_ms = latency_ms.unsigned_abs();
     PromptRecord {
+        tenant_message_id: None,
+        correlation_detail: None,
+        retracted_at: None,
         primary_prompt_id: prompt_id.clone(),
         prompt_id,
         interaction_id: "int_1".into(),

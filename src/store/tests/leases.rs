@@ -137,6 +137,7 @@ async fn concurrent_claimers_never_share_a_job(store: Arc<dyn PromptStore>) {
         assert_ne!(a[0].prompt_id, b[0].prompt_id, "round {round}");
         for claim in a.iter().chain(&b) {
             let update = CorrelationUpdate {
+                detail: None,
                 state: CorrelationState::Failed,
                 transcript_id: None,
                 attempts: 1,

@@ -14,6 +14,7 @@ mod records;
 mod retries;
 mod stalls;
 mod stats;
+mod tenant_references;
 
 /// For each name, a module with a `sqlite` and a `postgres` test running that function.
 macro_rules! store_tests {

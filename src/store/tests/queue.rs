@@ -66,6 +66,7 @@ async fn a_final_update_removes_the_job(store: Arc<dyn PromptStore>) {
     let claims = store.claim_correlation_jobs("a", LONG, 10).await.unwrap();
     assert_eq!(claims.len(), 1);
     let update = CorrelationUpdate {
+        detail: None,
         state: CorrelationState::Correlated,
         transcript_id: Some("tr_1".into()),
         attempts: 3,
@@ -91,6 +92,7 @@ async fn a_final_update_removes_the_job(store: Arc<dyn PromptStore>) {
     let skipped = delivered("agt_1", recent(), 30);
     store.insert_with_job(skipped.clone(), LONG).await.unwrap();
     let update = CorrelationUpdate {
+        detail: None,
         state: CorrelationState::Skipped,
         transcript_id: Some("ignored".into()),
         attempts: 0,

@@ -86,7 +86,8 @@ pub(super) fn classify_contacts(
                     if c.agent_id.map(|a| a.to_string()).as_deref() == Some(target.agent_id) =>
                 {
                     CorrelationLookup::Found {
-                        reference: c.state_name.unwrap_or_else(|| "Active".into()),
+                        transcript_id: None,
+                        detail: Some(c.state_name.unwrap_or_else(|| "Active".into())),
                     }
                 }
                 Some(c) => failed(match c.agent_id {

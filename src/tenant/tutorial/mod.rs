@@ -201,7 +201,10 @@ impl Tenant for TutorialTenant {
         };
         match response.status {
             s if s.is_success() => match serde_json::from_slice::<TranscriptBody>(&response.body) {
-                Ok(body) => CorrelationLookup::Found { reference: body.id },
+                Ok(body) => CorrelationLookup::Found {
+                    transcript_id: Some(body.id),
+                    detail: None,
+                },
                 Err(_) => CorrelationLookup::Failed {
                     status: Some(s.as_u16()),
                     reason: Some("unreadable transcript".into()),
