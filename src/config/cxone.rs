@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::validate::check_tenant_url;
+
 /// The tenant API dialect (`CXONE_API`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -75,5 +77,71 @@ impl Default for CxoneSettings {
             delivery: CxoneDelivery::AgentMessage,
             event_name: "AgentAssistPrompt".into(),
         }
+    }
+}
+
+impl CxoneSettings {
+    /// Every problem with these settings, each naming its variable.
+    pub(super) fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Err(e) = check_tenant_url(&self.auth_url) {
+            problems.push(format!("tenant.cxone.auth_url (CXONE_AUTH_URL) {e}"));
+        }
+        if let Some(Err(e)) = self.api_url.as_deref().map(check_tenant_url) {
+            problems.push(format!("tenant.cxone.api_url (CXONE_API_URL) {e}"));
+        }
+        let version = self
+            .api_version
+            .strip_prefix('v')
+            .and_then(|v| v.split_once('.'));
+        let numeric = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+        if !version.is_some_and(|(major, minor)| numeric(major) && numeric(minor)) {
+            problems.push(format!(
+                "tenant.cxone.api_version (CXONE_API_VERSION) must look like v34.0, got `{}`",
+                self.api_version
+            ));
+        }
+        let name_ok = !self.event_name.is_empty()
+            && self.event_name.len() <= 64
+            && (self.event_name.bytes())
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !name_ok {
+            problems.push(format!(
+                "tenant.cxone.event_name (CXONE_EVENT_NAME) must be 1 to 64 of A-Z a-z 0-9 _ -, got `{}`",
+                self.event_name
+            ));
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cxone_urls_version_and_event_name_are_checked() {
+        assert!(CxoneSettings::default().problems().is_empty());
+        let settings = CxoneSettings {
+            auth_url: "http://cxone.example.com".into(),
+            api_url: Some("http://api.example.com".into()),
+            api_version: "34".into(),
+            event_name: "Agent Assist".into(),
+            ..CxoneSettings::default()
+        };
+        let problems = settings.problems().join("\n");
+        for variable in [
+            "CXONE_AUTH_URL",
+            "CXONE_API_URL",
+            "CXONE_API_VERSION",
+            "CXONE_EVENT_NAME",
+        ] {
+            assert!(problems.contains(variable), "{problems}");
+        }
+        let loopback = CxoneSettings {
+            auth_url: "http://127.0.0.1:9000".into(),
+            ..CxoneSettings::default()
+        };
+        assert!(loopback.problems().is_empty(), "http to a loopback host");
     }
 }

@@ -24,6 +24,13 @@ pub(super) fn validate(s: &Settings) -> Result<(), Vec<String>> {
                 check(false, format!("tenant.token_url (CXONE_TOKEN_URL) {e}"));
             }
         }
+        if s.tenant.api == super::TenantApi::Cxone {
+            s.tenant
+                .cxone
+                .problems()
+                .into_iter()
+                .for_each(|p| check(false, p));
+        }
     }
     let t = &s.server.request_timeout_ms;
     check(
@@ -223,7 +230,7 @@ pub(super) fn validate(s: &Settings) -> Result<(), Vec<String>> {
 
 /// Credentials must not cross the network in clear text; plain http is allowed only to a
 /// loopback host (tests, the sandbox, a local proxy).
-fn check_tenant_url(raw: &str) -> Result<(), String> {
+pub(super) fn check_tenant_url(raw: &str) -> Result<(), String> {
     let url = url::Url::parse(raw).map_err(|e| format!("is not a URL ({e}): `{raw}`"))?;
     let loopback = match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),

@@ -25,6 +25,24 @@ fn missing_credentials_exit_1_naming_every_variable() {
 }
 
 #[test]
+fn the_cxone_dialect_exits_1_naming_its_missing_variables() {
+    let output = command()
+        .env("CXONE_API", "cxone")
+        .env("CXONE_CLIENT_ID", "app")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(
+        stderr.trim(),
+        "cxone-assist: missing environment variables: \
+         CXONE_CLIENT_SECRET (or CXONE_CLIENT_SECRET_FILE), \
+         CXONE_ACCESS_KEY_ID (or CXONE_ACCESS_KEY_ID_FILE), \
+         CXONE_ACCESS_KEY_SECRET (or CXONE_ACCESS_KEY_SECRET_FILE)"
+    );
+}
+
+#[test]
 fn an_invalid_setting_is_a_startup_error_naming_it() {
     let output = command()
         .args(["--sandbox"])
