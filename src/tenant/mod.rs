@@ -8,6 +8,7 @@
 mod cxone;
 mod discovery;
 pub(crate) mod http_client;
+mod token;
 mod token_cache;
 mod token_exchange;
 mod tutorial;
@@ -20,7 +21,8 @@ use crate::domain::{Priority, PromptId, PromptRequest};
 
 pub use cxone::{CxoneTenant, CxoneTenantSettings};
 pub use http_client::{HttpClient, HttpClientOptions, TransportError, UpstreamResponse};
-pub use token_cache::{Token, TokenCache, TokenCacheSettings, TokenEndpoint, TokenError};
+pub use token::{Token, TokenError};
+pub use token_cache::{TokenCache, TokenCacheSettings, TokenEndpoint};
 pub use token_exchange::Grant;
 pub use tutorial::{TutorialTenant, TutorialTenantSettings};
 

@@ -4,23 +4,22 @@
 //! of an agent message.
 
 mod answers;
+mod api;
 mod payload;
 
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use axum::http::{header, Method};
+use axum::http::Method;
 use tokio::{sync::Mutex as AsyncMutex, time::Instant};
 
 use answers::{classify_contacts, classify_delivery, classify_retraction};
-use payload::{AgentMessages, CustomEventData};
 
 use super::{
-    discovery::{self, Discovered},
+    discovery::Discovered,
     tutorial::{token_failure, transport_kind},
     AttemptOutcome, AttemptReport, CorrelationLookup, CorrelationTarget, HttpClient,
-    OutboundPrompt, Retraction, Tenant, Token, TokenCache, TokenError, TransientKind,
-    TransportError, Unsendable, UpstreamResponse,
+    OutboundPrompt, Retraction, Tenant, TokenCache, TokenError, TransientKind, Unsendable,
 };
 use crate::{
     config::CxoneDelivery,
@@ -71,132 +70,6 @@ impl CxoneTenant {
             api_host: Discovered::default(),
             discovering: AsyncMutex::new(()),
             metrics,
-        }
-    }
-
-    /// `{api}/inContactAPI/services/{version}/{segments...}`.
-    async fn api_url(
-        &self,
-        token: &Token,
-        deadline: Instant,
-        segments: &[&str],
-    ) -> Result<url::Url, &'static str> {
-        let mut url = self.api_host(token, deadline).await?;
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty()
-                .extend(["inContactAPI", "services", &self.settings.api_version])
-                .extend(segments);
-        }
-        Ok(url)
-    }
-
-    async fn api_host(&self, token: &Token, deadline: Instant) -> Result<url::Url, &'static str> {
-        if let Some(url) = &self.settings.api_url {
-            return Ok(url.clone());
-        }
-        if let Some(url) = self.api_host.get() {
-            return Ok(url);
-        }
-        let Ok(_turn) = tokio::time::timeout_at(deadline, self.discovering.lock()).await else {
-            return Err("no time left to discover the API host");
-        };
-        if let Some(url) = self.api_host.get() {
-            return Ok(url);
-        }
-        let tenant_id = token
-            .claim("tenantId")
-            .and_then(|claim| claim.as_str().map(str::to_owned))
-            .ok_or("the access token carries no tenantId")?;
-        let url = discovery::api_endpoint(
-            &self.http,
-            &self.settings.issuer,
-            &tenant_id,
-            remaining(deadline),
-        )
-        .await
-        .map_err(|error| error.0)?;
-        tracing::info!(api = %url, "discovered the tenant's API host");
-        self.api_host.set(url.clone());
-        Ok(url)
-    }
-
-    /// A request with the token, `Accept: application/json` (without which CXone answers in
-    /// plain text) and the request id.
-    fn request(
-        &self,
-        method: Method,
-        url: url::Url,
-        token: &Token,
-        request_id: Option<&str>,
-    ) -> Result<reqwest::RequestBuilder, TransportError> {
-        let authorization = token.authorization().map_err(|_| TransportError::Broken)?;
-        let mut request = (self.http.request(method, url))
-            .header(header::ACCEPT, "application/json")
-            .header(header::AUTHORIZATION, authorization);
-        if let Some(id) = request_id {
-            request = request.header(REQUEST_ID, id);
-        }
-        Ok(request)
-    }
-
-    /// Sends one request, recording its status class and latency; a host that cannot be
-    /// reached is looked up again next time.
-    async fn send(
-        &self,
-        endpoint: Endpoint,
-        request: Result<reqwest::RequestBuilder, TransportError>,
-        deadline: Instant,
-    ) -> Result<UpstreamResponse, TransportError> {
-        let started = Instant::now();
-        let result = match request {
-            Ok(request) => self.http.send(request, remaining(deadline)).await,
-            Err(error) => Err(error),
-        };
-        if result.as_ref().err() == Some(&TransportError::Connect) {
-            self.api_host.forget();
-        }
-        let status = result.as_ref().ok().map(|r| r.status.as_u16());
-        self.metrics.upstream(endpoint, status, started.elapsed());
-        result
-    }
-
-    fn delivery_request(
-        &self,
-        prompt: &OutboundPrompt,
-        url: url::Url,
-        token: &Token,
-    ) -> Result<reqwest::RequestBuilder, TransportError> {
-        let agent_id: i64 = prompt
-            .agent_id
-            .parse()
-            .map_err(|_| TransportError::Broken)?;
-        let request_id = prompt.request_id.as_deref();
-        Ok(match self.settings.delivery {
-            CxoneDelivery::AgentMessage => {
-                let body = AgentMessages::new(prompt, agent_id, self.settings.display_ms);
-                // Numbers and strings only: serialising cannot fail.
-                let body = serde_json::to_vec(&body).map_err(|_| TransportError::Broken)?;
-                (self.request(Method::POST, url, token, request_id)?)
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .body(body)
-            }
-            CxoneDelivery::CustomEvent => {
-                let data = CustomEventData::new(prompt).to_json();
-                let query = [
-                    ("eventName", self.settings.event_name.as_str()),
-                    ("persistInMemory", "false"),
-                    ("data", data.as_str()),
-                ];
-                self.request(Method::PUT, url, token, request_id)?
-                    .query(&query)
-            }
-        })
-    }
-
-    fn delivery_path<'a>(&self, agent_id: &'a str) -> Vec<&'a str> {
-        match self.settings.delivery {
-            CxoneDelivery::AgentMessage => vec!["agents", "messages"],
-            CxoneDelivery::CustomEvent => vec!["agents", agent_id, "custom-event"],
         }
     }
 }
