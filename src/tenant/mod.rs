@@ -12,6 +12,7 @@ mod token;
 mod token_cache;
 mod token_exchange;
 mod tutorial;
+mod upstream;
 
 use std::time::Duration;
 

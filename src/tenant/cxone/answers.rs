@@ -1,17 +1,14 @@
 //! How CXone's answers map onto the retry policy's outcomes, correlation and withdrawal.
 
-use std::time::SystemTime;
-
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 
 use super::payload::{ActiveContacts, AgentMessageResults, CustomEventData};
 use crate::{
     config::CxoneDelivery,
     domain::{PromptId, PromptRequest},
-    retry::parse_retry_after,
     tenant::{
-        AttemptOutcome, AttemptReport, CorrelationLookup, CorrelationTarget, OutboundPrompt,
-        Retraction, TransientKind, UpstreamResponse,
+        upstream::retry_after, AttemptOutcome, AttemptReport, CorrelationLookup, CorrelationTarget,
+        OutboundPrompt, Retraction, TransientKind, UpstreamResponse,
     },
 };
 
@@ -24,11 +21,7 @@ pub(super) fn classify_delivery(response: &UpstreamResponse, mode: CxoneDelivery
     let mut receipt = None;
     let outcome = match status {
         StatusCode::TOO_MANY_REQUESTS => AttemptOutcome::RateLimited {
-            retry_after: response
-                .headers
-                .get(header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, SystemTime::now())),
+            retry_after: retry_after(&response.headers),
         },
         StatusCode::UNAUTHORIZED => AttemptOutcome::Unauthorized,
         StatusCode::FORBIDDEN => AttemptOutcome::Forbidden,

@@ -5,12 +5,16 @@ use tokio::time::Instant;
 
 use super::{
     payload::{AgentMessages, CustomEventData},
-    remaining, CxoneTenant, REQUEST_ID,
+    CxoneTenant,
 };
 use crate::{
     config::CxoneDelivery,
     metrics::Endpoint,
-    tenant::{discovery, OutboundPrompt, Token, TransportError, UpstreamResponse},
+    tenant::{
+        discovery,
+        upstream::{authorized, remaining, send_timed},
+        OutboundPrompt, Token, TransportError, UpstreamResponse,
+    },
 };
 
 impl CxoneTenant {
@@ -60,25 +64,6 @@ impl CxoneTenant {
         Ok(url)
     }
 
-    /// A request with the token, `Accept: application/json` (without which CXone answers in
-    /// plain text) and the request id.
-    pub(super) fn request(
-        &self,
-        method: Method,
-        url: url::Url,
-        token: &Token,
-        request_id: Option<&str>,
-    ) -> Result<reqwest::RequestBuilder, TransportError> {
-        let authorization = token.authorization().map_err(|_| TransportError::Broken)?;
-        let mut request = (self.http.request(method, url))
-            .header(header::ACCEPT, "application/json")
-            .header(header::AUTHORIZATION, authorization);
-        if let Some(id) = request_id {
-            request = request.header(REQUEST_ID, id);
-        }
-        Ok(request)
-    }
-
     /// Sends one request, recording its status class and latency; a host that cannot be
     /// reached is looked up again next time.
     pub(super) async fn send(
@@ -87,16 +72,10 @@ impl CxoneTenant {
         request: Result<reqwest::RequestBuilder, TransportError>,
         deadline: Instant,
     ) -> Result<UpstreamResponse, TransportError> {
-        let started = Instant::now();
-        let result = match request {
-            Ok(request) => self.http.send(request, remaining(deadline)).await,
-            Err(error) => Err(error),
-        };
+        let result = send_timed(&self.http, &self.metrics, endpoint, request, deadline).await;
         if result.as_ref().err() == Some(&TransportError::Connect) {
             self.api_host.forget();
         }
-        let status = result.as_ref().ok().map(|r| r.status.as_u16());
-        self.metrics.upstream(endpoint, status, started.elapsed());
         result
     }
 
@@ -116,7 +95,7 @@ impl CxoneTenant {
                 let body = AgentMessages::new(prompt, agent_id, self.settings.display_ms);
                 // Numbers and strings only: serialising cannot fail.
                 let body = serde_json::to_vec(&body).map_err(|_| TransportError::Broken)?;
-                (self.request(Method::POST, url, token, request_id)?)
+                (authorized(&self.http, Method::POST, url, token, request_id)?)
                     .header(header::CONTENT_TYPE, "application/json")
                     .body(body)
             }
@@ -127,8 +106,7 @@ impl CxoneTenant {
                     ("persistInMemory", "false"),
                     ("data", data.as_str()),
                 ];
-                self.request(Method::PUT, url, token, request_id)?
-                    .query(&query)
+                authorized(&self.http, Method::PUT, url, token, request_id)?.query(&query)
             }
         })
     }

@@ -17,7 +17,7 @@ use answers::{classify_contacts, classify_delivery, classify_retraction};
 
 use super::{
     discovery::Discovered,
-    tutorial::{token_failure, transport_kind},
+    upstream::{attempt_report, authorized, remaining, token_failure},
     AttemptOutcome, AttemptReport, CorrelationLookup, CorrelationTarget, HttpClient,
     OutboundPrompt, Retraction, Tenant, TokenCache, TokenError, TransientKind, Unsendable,
 };
@@ -26,8 +26,6 @@ use crate::{
     domain::PromptRequest,
     metrics::{Endpoint, Metrics},
 };
-
-const REQUEST_ID: &str = "x-request-id";
 
 /// The longest custom-event `data` (URL-encoded) sent in a query string: common proxies and
 /// servers refuse request lines much past 8 KiB, and the rest of the URL needs room.
@@ -97,20 +95,9 @@ impl Tenant for CxoneTenant {
             }
         };
         let request = self.delivery_request(prompt, url, &token);
-        match self.send(Endpoint::Prompts, request, deadline).await {
-            Err(error) => AttemptReport {
-                status: None,
-                outcome: AttemptOutcome::Transient(transport_kind(error)),
-                receipt: None,
-            },
-            Ok(response) => {
-                let report = classify_delivery(&response, self.settings.delivery);
-                if report.outcome == AttemptOutcome::Unauthorized {
-                    self.tokens.invalidate(&token);
-                }
-                report
-            }
-        }
+        let sent = self.send(Endpoint::Prompts, request, deadline).await;
+        let classify = |response: &_| classify_delivery(response, self.settings.delivery);
+        attempt_report(sent, classify, &self.tokens, &token)
     }
 
     /// Whether the contact is live, and with the agent the prompt went to.
@@ -140,7 +127,7 @@ impl Tenant for CxoneTenant {
             };
             url.query_pairs_mut()
                 .append_pair("contactId", target.interaction_id);
-            let request = self.request(Method::GET, url, &token, target.request_id);
+            let request = authorized(&self.http, Method::GET, url, &token, target.request_id);
             let response = match self.send(Endpoint::Transcripts, request, deadline).await {
                 Ok(response) => response,
                 Err(_) => return CorrelationLookup::Transient,
@@ -208,7 +195,7 @@ impl Tenant for CxoneTenant {
         else {
             return Retraction::Failed { status: None };
         };
-        let request = self.request(Method::DELETE, url, &token, None);
+        let request = authorized(&self.http, Method::DELETE, url, &token, None);
         match self.send(Endpoint::Prompts, request, deadline).await {
             Ok(response) => classify_retraction(&response),
             Err(_) => Retraction::Failed { status: None },
@@ -218,8 +205,4 @@ impl Tenant for CxoneTenant {
 
 fn is_int64(id: &str) -> bool {
     !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && id.parse::<i64>().is_ok()
-}
-
-fn remaining(deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(Instant::now())
 }

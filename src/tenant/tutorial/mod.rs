@@ -4,29 +4,24 @@
 mod answers;
 mod payload;
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use axum::http::{header, Method, StatusCode};
-use bytes::Bytes;
+use tokio::time::Instant;
 
 use answers::classify;
-pub(super) use answers::{token_failure, transport_kind};
 use payload::{PromptPayload, TranscriptBody};
 
 use super::{
-    AttemptOutcome, AttemptReport, CorrelationLookup, CorrelationTarget, HttpClient,
-    OutboundPrompt, Tenant, Token, TokenCache, TokenError, TransportError, UpstreamResponse,
+    upstream::{attempt_report, authorized, remaining, send_timed, token_failure},
+    AttemptReport, CorrelationLookup, CorrelationTarget, HttpClient, OutboundPrompt, Tenant, Token,
+    TokenCache, TokenError, TransportError, UpstreamResponse,
 };
 use crate::{
     config::UiSettings,
     metrics::{Endpoint, Metrics},
 };
-
-const REQUEST_ID: &str = "x-request-id";
 
 pub struct TutorialTenantSettings {
     pub base_url: url::Url,
@@ -78,56 +73,23 @@ impl TutorialTenant {
         F: Fn(&Token) -> Result<reqwest::RequestBuilder, TransportError>,
     {
         let token = self.tokens.get(remaining(deadline)).await?;
-        let first = self.send(endpoint, request(&token), deadline).await;
+        let first = send_timed(
+            &self.http,
+            &self.metrics,
+            endpoint,
+            request(&token),
+            deadline,
+        )
+        .await;
         match first {
             Ok(response) if response.status == StatusCode::UNAUTHORIZED => {
                 self.tokens.invalidate(&token);
                 let fresh = self.tokens.get(remaining(deadline)).await?;
-                Ok(self.send(endpoint, request(&fresh), deadline).await)
+                let request = request(&fresh);
+                Ok(send_timed(&self.http, &self.metrics, endpoint, request, deadline).await)
             }
             _ => Ok(first),
         }
-    }
-
-    /// A JSON request to the tenant with the token and, when there is one, the request id.
-    fn upstream_request(
-        &self,
-        method: Method,
-        url: url::Url,
-        token: &Token,
-        request_id: Option<&str>,
-        body: Bytes,
-    ) -> Result<reqwest::RequestBuilder, TransportError> {
-        let authorization = token.authorization().map_err(|_| TransportError::Broken)?;
-        let mut request = (self.http.request(method, url))
-            .header(header::ACCEPT, "application/json")
-            .header(header::AUTHORIZATION, authorization);
-        if !body.is_empty() {
-            request = request
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(body);
-        }
-        if let Some(id) = request_id {
-            request = request.header(REQUEST_ID, id);
-        }
-        Ok(request)
-    }
-
-    /// Sends one request, recording its status class and latency (the answer read whole).
-    async fn send(
-        &self,
-        endpoint: Endpoint,
-        request: Result<reqwest::RequestBuilder, TransportError>,
-        deadline: Instant,
-    ) -> Result<UpstreamResponse, TransportError> {
-        let started = Instant::now();
-        let result = match request {
-            Ok(request) => self.http.send(request, remaining(deadline)).await,
-            Err(error) => Err(error),
-        };
-        let status = result.as_ref().ok().map(|r| r.status.as_u16());
-        self.metrics.upstream(endpoint, status, started.elapsed());
-        result
     }
 }
 
@@ -146,28 +108,23 @@ impl Tenant for TutorialTenant {
         let request = serde_json::to_vec(&payload)
             .map_err(|_| TransportError::Broken)
             .and_then(|body| {
-                self.upstream_request(
-                    Method::POST,
-                    self.prompts_url.clone(),
-                    &token,
-                    prompt.request_id.as_deref(),
-                    Bytes::from(body),
+                let url = self.prompts_url.clone();
+                let request_id = prompt.request_id.as_deref();
+                Ok(
+                    authorized(&self.http, Method::POST, url, &token, request_id)?
+                        .header(header::CONTENT_TYPE, "application/json")
+                        .body(body),
                 )
             });
-        match self.send(Endpoint::Prompts, request, deadline).await {
-            Err(error) => AttemptReport {
-                status: None,
-                outcome: AttemptOutcome::Transient(transport_kind(error)),
-                receipt: None,
-            },
-            Ok(response) => {
-                let report = classify(&response);
-                if report.outcome == AttemptOutcome::Unauthorized {
-                    self.tokens.invalidate(&token);
-                }
-                report
-            }
-        }
+        let sent = send_timed(
+            &self.http,
+            &self.metrics,
+            Endpoint::Prompts,
+            request,
+            deadline,
+        )
+        .await;
+        attempt_report(sent, classify, &self.tokens, &token)
     }
 
     /// Looks up the interaction's transcript.
@@ -184,7 +141,7 @@ impl Tenant for TutorialTenant {
         );
         let result = self
             .with_token(Endpoint::Transcripts, deadline, |token| {
-                self.upstream_request(Method::GET, url.clone(), token, request_id, Bytes::new())
+                authorized(&self.http, Method::GET, url.clone(), token, request_id)
             })
             .await;
         let response = match result {
@@ -230,10 +187,6 @@ impl Tenant for TutorialTenant {
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
-}
-
-fn remaining(deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(Instant::now())
 }
 
 /// `base` with `segments` appended, each percent-encoded as one path segment.
