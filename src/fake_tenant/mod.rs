@@ -3,10 +3,12 @@
 //! It imitates the three upstream calls the service makes (client-credentials token, prompt
 //! delivery, transcript look-up) closely enough for the real client code to run against it,
 //! with knobs for latency, failures and rate limiting so retry paths can be exercised without
-//! a real tenant.
+//! a real tenant. With `dialect = "cxone"` it speaks NICE CXone's own API instead: discovery,
+//! the password-grant token, agent messages, custom events and active contacts.
 
 mod fault_answers;
 mod faults;
+mod cxone;
 mod routes;
 mod state;
 
@@ -21,6 +23,7 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 pub use faults::{FakeTenantFaults, FaultsServed};
+pub use cxone::{Dialect, FakeCxoneSettings};
 use state::{Counters, SharedState};
 pub use state::{FakeTenantSettings, FakeTenantStats};
 
@@ -52,9 +55,13 @@ impl FakeTenant {
             // Small JSON answers: Nagle would only add latency the knobs do not account for.
             let _ = stream.set_nodelay(true);
         });
+        let router = match state.settings.dialect {
+            Dialect::Tutorial => routes::router(Arc::clone(&state)),
+            Dialect::Cxone => cxone::router(Arc::clone(&state), loopback_url(addr)),
+        };
         let cancel = CancellationToken::new();
-        let server = axum::serve(listener, routes::router(Arc::clone(&state)))
-            .with_graceful_shutdown(cancel.clone().cancelled_owned());
+        let server =
+            axum::serve(listener, router).with_graceful_shutdown(cancel.clone().cancelled_owned());
         let task = tokio::spawn(async move {
             if let Err(error) = server.await {
                 tracing::error!(%error, "fake tenant server failed");
@@ -79,12 +86,13 @@ impl FakeTenant {
     /// A wildcard bind (0.0.0.0 or ::) is reported as the loopback address of the same family,
     /// because a wildcard is not something a client can be pointed at portably.
     pub fn url(&self) -> String {
-        let ip = match self.addr.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            ip => ip,
-        };
-        format!("http://{}", SocketAddr::new(ip, self.addr.port()))
+        loopback_url(self.addr)
+    }
+
+    /// The settings it runs with: its dialect and, for `cxone`, the credentials and ids a
+    /// client must be configured with.
+    pub fn settings(&self) -> &FakeTenantSettings {
+        &self.state.settings
     }
 
     /// A snapshot of the counters.
@@ -117,6 +125,16 @@ impl FakeTenant {
             let _ = task.await;
         }
     }
+}
+
+/// `http://` + `addr`, a wildcard address replaced by the loopback one of its family.
+fn loopback_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
 impl Drop for FakeTenant {

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::faults::{FakeTenantFaults, FaultPlan};
+use super::cxone::{Dialect, FakeCxoneSettings};
 
 /// Most tokens (and, separately, interactions) remembered at once, so that a fake left
 /// running under a benchmark for hours keeps a flat memory profile.
@@ -24,11 +25,13 @@ pub(crate) const MAX_ENTRIES: usize = 100_000;
 pub struct FakeTenantSettings {
     /// Added latency before each prompt/transcript answer, in milliseconds. Default 20.
     pub latency_ms: u64,
-    /// Fraction (0.0..=1.0) of prompt POSTs answered 503. Default 0.0.
+    /// Fraction (0.0..=1.0) of prompt POSTs (in the cxone dialect: agent-message POSTs and
+    /// custom-event PUTs) answered 503. Default 0.0.
     pub failure_rate: f64,
-    /// Fraction (0.0..=1.0) of prompt POSTs answered 429 with Retry-After. Default 0.0.
+    /// Fraction (0.0..=1.0) of those same calls answered 429 with Retry-After. Default 0.0.
     pub rate_limited_rate: f64,
-    /// Retry-After value (seconds) sent with simulated 429s. Default 1.
+    /// Retry-After value (seconds) sent with simulated 429s. Default 1. The cxone dialect
+    /// sends no Retry-After when this is 0, as CXone may not.
     pub retry_after_secs: u64,
     /// Added latency before each token answer, in milliseconds, so concurrent callers can
     /// be seen sharing one fetch. Default 0.
@@ -40,6 +43,10 @@ pub struct FakeTenantSettings {
     pub transcript_delay_ms: u64,
     /// Seeded fault injection (`[sandbox.tenant.faults]`); none by default.
     pub faults: FakeTenantFaults,
+    /// The API spoken: `tutorial` (default) or `cxone`.
+    pub dialect: Dialect,
+    /// The tenant the `cxone` dialect plays (`[sandbox.tenant.cxone]`).
+    pub cxone: FakeCxoneSettings,
 }
 
 impl Default for FakeTenantSettings {
@@ -55,6 +62,8 @@ impl Default for FakeTenantSettings {
             token_lifetime_secs: 3600,
             transcript_delay_ms: 500,
             faults: FakeTenantFaults::default(),
+            dialect: Dialect::default(),
+            cxone: FakeCxoneSettings::default(),
         }
     }
 }
@@ -72,6 +81,18 @@ pub struct FakeTenantStats {
     pub transcripts: u64,
     /// Accepted TCP connections; shows whether the client reuses connections.
     pub connections: u64,
+    /// cxone: every agent-message POST that passed the bearer and Accept checks.
+    pub agent_message_posts: u64,
+    /// cxone: agent messages stored (one POST may carry several).
+    pub agent_messages_delivered: u64,
+    /// cxone: agent messages removed by DELETE.
+    pub agent_messages_deleted: u64,
+    /// cxone: every agent-message list GET that passed the checks.
+    pub agent_message_lists: u64,
+    /// cxone: every custom-event PUT that passed the checks, whatever it was answered.
+    pub custom_events: u64,
+    /// cxone: every `/contacts/active` GET that passed the checks, found or not.
+    pub contact_lookups: u64,
 }
 
 /// Counters kept as atomics so handlers never contend on a lock just to count.
@@ -81,6 +102,12 @@ pub(crate) struct Counters {
     pub(crate) prompts: AtomicU64,
     pub(crate) transcripts: AtomicU64,
     pub(crate) connections: AtomicU64,
+    pub(crate) agent_message_posts: AtomicU64,
+    pub(crate) agent_messages_delivered: AtomicU64,
+    pub(crate) agent_messages_deleted: AtomicU64,
+    pub(crate) agent_message_lists: AtomicU64,
+    pub(crate) custom_events: AtomicU64,
+    pub(crate) contact_lookups: AtomicU64,
 }
 
 impl Counters {
@@ -95,6 +122,12 @@ impl Counters {
             prompts: self.prompts.load(Ordering::Relaxed),
             transcripts: self.transcripts.load(Ordering::Relaxed),
             connections: self.connections.load(Ordering::Relaxed),
+            agent_message_posts: self.agent_message_posts.load(Ordering::Relaxed),
+            agent_messages_delivered: self.agent_messages_delivered.load(Ordering::Relaxed),
+            agent_messages_deleted: self.agent_messages_deleted.load(Ordering::Relaxed),
+            agent_message_lists: self.agent_message_lists.load(Ordering::Relaxed),
+            custom_events: self.custom_events.load(Ordering::Relaxed),
+            contact_lookups: self.contact_lookups.load(Ordering::Relaxed),
         }
     }
 }
@@ -222,7 +255,7 @@ impl SharedState {
 
 /// Locks `mutex`, recovering from poisoning: the maps hold plain data that a panicking
 /// holder cannot leave half-updated in a way that matters to a fake.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -235,7 +235,9 @@ async fn stats_count_requests_and_connections() {
     h.prompt(&h.bearer, "ix-5").await;
     h.transcript(&h.bearer, "ix-5").await;
     let (_, _, served) = send(h.get("/_fake/stats")).await;
-    let expected = json!({"tokenRequests": 1, "prompts": 2, "transcripts": 1, "connections": 1});
+    let expected = json!({"tokenRequests": 1, "prompts": 2, "transcripts": 1, "connections": 1,
+        "agentMessagePosts": 0, "agentMessagesDelivered": 0, "agentMessagesDeleted": 0,
+        "agentMessageLists": 0, "customEvents": 0, "contactLookups": 0});
     assert_eq!(served, expected);
     // A second client cannot reuse the first one's pooled connection.
     send(Client::new().get(format!("{}/_fake/stats", h.fake.url()))).await;
@@ -244,6 +246,7 @@ async fn stats_count_requests_and_connections() {
         prompts: 2,
         transcripts: 1,
         connections: 2,
+        ..FakeTenantStats::default()
     };
     assert_eq!(h.fake.stats(), expected);
     h.fake.stop().await;
