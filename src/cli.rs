@@ -1,5 +1,5 @@
 //! Command line: `cxone-assist [--sandbox] [--config FILE]` and
-//! `cxone-assist fake-tenant --listen ADDR`.
+//! `cxone-assist fake-tenant --listen ADDR [--api cxone|tutorial]`.
 
 use std::{collections::HashMap, net::SocketAddr, path::PathBuf, process::ExitCode};
 
@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     config::{self, LoadOptions},
-    fake_tenant::FakeTenant,
+    fake_tenant::{Dialect, FakeTenant},
     shutdown, telemetry, Application,
 };
 
@@ -41,6 +41,9 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:9090")]
         listen: SocketAddr,
+        /// The API it speaks [default: `sandbox.tenant.dialect`, itself `tutorial` by default].
+        #[arg(long, value_enum, value_name = "API")]
+        api: Option<Dialect>,
     },
 }
 
@@ -69,7 +72,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     let telemetry = telemetry::init(&settings.log, &settings.otlp);
 
     let result = match cli.command {
-        Some(Command::FakeTenant { listen }) => run_fake_tenant(listen, settings).await,
+        Some(Command::FakeTenant { listen, api }) => run_fake_tenant(listen, api, settings).await,
         Some(Command::Openapi | Command::Healthcheck { .. }) => Ok(()),
         None => run_service(settings).await,
     };
@@ -123,9 +126,15 @@ async fn run_service(settings: config::Settings) -> anyhow::Result<()> {
     }
 }
 
-async fn run_fake_tenant(listen: SocketAddr, settings: config::Settings) -> anyhow::Result<()> {
+async fn run_fake_tenant(
+    listen: SocketAddr,
+    api: Option<Dialect>,
+    settings: config::Settings,
+) -> anyhow::Result<()> {
     let stop = shutdown::listen();
-    let fake = FakeTenant::start(listen, settings.sandbox.tenant).await?;
+    let mut tenant = settings.sandbox.tenant;
+    tenant.dialect = api.unwrap_or(tenant.dialect);
+    let fake = FakeTenant::start(listen, tenant).await?;
     stop.await;
     fake.stop().await;
     Ok(())
