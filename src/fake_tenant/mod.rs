@@ -67,7 +67,7 @@ impl FakeTenant {
                 tracing::error!(%error, "fake tenant server failed");
             }
         });
-        tracing::info!(%addr, "fake tenant listening");
+        tracing::info!(%addr, dialect = ?state.settings.dialect, "fake tenant listening");
         Ok(FakeTenant {
             addr,
             cancel,

@@ -89,6 +89,27 @@ async fn fake_tenant_runs_alone_and_stops_on_sigterm() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
 
+#[tokio::test]
+async fn fake_tenant_api_flag_chooses_the_cxone_dialect() {
+    let mut child = command()
+        .args(["fake-tenant", "--listen", "127.0.0.1:0", "--api", "cxone"])
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = collect_lines(&mut child);
+    let address = wait_for_log_address(&lines, "fake tenant listening").await;
+    let discovery = format!("http://{address}/.well-known/openid-configuration");
+    let document: Value = reqwest::get(discovery).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        document["token_endpoint"],
+        format!("http://{address}/auth/token")
+    );
+    signal::kill(Pid::from_raw(child.id() as i32), signal::Signal::SIGTERM).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
 #[test]
 fn healthcheck_exits_0_only_for_a_healthy_service() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
