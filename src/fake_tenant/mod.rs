@@ -6,9 +6,9 @@
 //! a real tenant. With `dialect = "cxone"` it speaks NICE CXone's own API instead: discovery,
 //! the password-grant token, agent messages, custom events and active contacts.
 
+mod cxone;
 mod fault_answers;
 mod faults;
-mod cxone;
 mod routes;
 mod state;
 
@@ -22,8 +22,8 @@ use axum::serve::ListenerExt;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
-pub use faults::{FakeTenantFaults, FaultsServed};
 pub use cxone::{Dialect, FakeCxoneSettings};
+pub use faults::{FakeTenantFaults, FaultsServed};
 use state::{Counters, SharedState};
 pub use state::{FakeTenantSettings, FakeTenantStats};
 

@@ -11,8 +11,8 @@ use std::{
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use super::faults::{FakeTenantFaults, FaultPlan};
 use super::cxone::{Dialect, FakeCxoneSettings};
+use super::faults::{FakeTenantFaults, FaultPlan};
 
 /// Most tokens (and, separately, interactions) remembered at once, so that a fake left
 /// running under a benchmark for hours keeps a flat memory profile.

@@ -10,7 +10,7 @@ use crate::{
     circuit_breaker::CircuitBreaker,
     clock::Clock,
     config::{Settings, TenantApi, TenantSettings},
-    fake_tenant::FakeTenant,
+    fake_tenant::{Dialect, FakeTenant},
     metrics::Metrics,
     tenant::{self, CxoneTenant, Tenant, TutorialTenant},
 };
@@ -110,22 +110,40 @@ fn tutorial_token_url(t: &TenantSettings) -> anyhow::Result<url::Url> {
     })
 }
 
-/// Starts the embedded fake tenant and points the settings at it.
+/// Starts the embedded fake tenant in the configured dialect and points the settings at it,
+/// with the credentials it accepts.
 pub(super) async fn start_sandbox(settings: &mut Settings) -> anyhow::Result<FakeTenant> {
-    let fake = FakeTenant::start(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        settings.sandbox.tenant.clone(),
-    )
-    .await
-    .context("cannot start the sandbox tenant")?;
+    let mut fake_settings = settings.sandbox.tenant.clone();
+    fake_settings.dialect = match settings.tenant.api {
+        TenantApi::Tutorial => Dialect::Tutorial,
+        TenantApi::Cxone => Dialect::Cxone,
+    };
+    let fake = FakeTenant::start(SocketAddr::from(([127, 0, 0, 1], 0)), fake_settings)
+        .await
+        .context("cannot start the sandbox tenant")?;
     tracing::warn!(
         tenant = %fake.url(),
         "SANDBOX MODE: prompts go to an embedded fake tenant; nothing reaches a real CXone tenant"
     );
     let tenant = &mut settings.tenant;
-    tenant.url = Some(fake.url());
-    tenant.token_url = None;
-    tenant.client_id = Some("sandbox".into());
-    tenant.client_secret = Some(SecretString::from("sandbox"));
+    match tenant.api {
+        TenantApi::Tutorial => {
+            tenant.url = Some(fake.url());
+            tenant.token_url = None;
+            tenant.client_id = Some("sandbox".into());
+            tenant.client_secret = Some(SecretString::from("sandbox"));
+        }
+        TenantApi::Cxone => {
+            let plays = &fake.settings().cxone;
+            tenant.client_id = Some(plays.client_id.clone());
+            tenant.client_secret = Some(SecretString::from(plays.client_secret.clone()));
+            let cxone = &mut tenant.cxone;
+            cxone.auth_url = fake.url();
+            // The API host is discovered, as against a real tenant.
+            cxone.api_url = None;
+            cxone.access_key_id = Some(SecretString::from(plays.access_key_id.clone()));
+            cxone.access_key_secret = Some(SecretString::from(plays.access_key_secret.clone()));
+        }
+    }
     Ok(fake)
 }

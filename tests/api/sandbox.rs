@@ -95,3 +95,49 @@ async fn the_sandbox_failure_knob_shows_retries_and_fallback() {
     );
     assert!(attempts.iter().all(|a| a["status"] == 503));
 }
+
+/// `--sandbox` with `CXONE_API=cxone`: the CXone adapter against the fake in CXone's dialect,
+/// from discovery to the withdrawal of the agent message.
+#[tokio::test]
+async fn the_cxone_sandbox_delivers_an_agent_message_correlates_and_withdraws_it() {
+    let (address, _stop) =
+        spawn_sandbox(|s| s.tenant.api = cxone_assist::config::TenantApi::Cxone).await;
+    let client = reqwest::Client::new();
+    let mut body = prompt_body();
+    body["interactionId"] = json!("7700123456");
+    body["agentId"] = json!("39260750");
+    let response = client
+        .post(format!("http://{address}/simulate-prompt"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let prompt_id = body["promptId"].as_str().unwrap();
+    let record_url = format!("http://{address}/prompts/{prompt_id}");
+
+    let mut record = Value::Null;
+    for _ in 0..100 {
+        record = client
+            .get(&record_url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if record["correlation"] != "pending" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(record["correlation"], "correlated", "{record}");
+    assert_eq!(record["correlationDetail"], "Active");
+    assert!(record["agentMessageId"].is_string(), "{record}");
+
+    let withdrawn = client.delete(&record_url).send().await.unwrap();
+    assert_eq!(withdrawn.status(), 200);
+    let withdrawn: Value = withdrawn.json().await.unwrap();
+    assert!(withdrawn["retractedAt"].is_string(), "{withdrawn}");
+}
