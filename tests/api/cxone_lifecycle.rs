@@ -166,3 +166,39 @@ async fn a_custom_event_cannot_be_withdrawn() {
     let refused = delete_prompt(&app, &prompt_id).await;
     assert_eq!(refused.status(), 409);
 }
+
+/// An API host that stops answering is discovered again: the next try goes where the
+/// issuer's CXone discovery document now points.
+#[tokio::test]
+async fn an_api_host_that_stops_answering_is_discovered_again() {
+    let app = spawn_cxone_app().await;
+    // A port nothing listens on (wiremock keeps its dropped servers running for reuse).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone_uri = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    Mock::given(method("GET"))
+        .and(path("/.well-known/cxone-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "private": false, "ui_endpoint": "https://na1.example", "auth_endpoint": "https://na1.example",
+            "domain": "niceincontact.com", "uhDomain": "nice-incontact.com",
+            "api_endpoint": gone_uri, "tenantId": TENANT_ID,
+        })))
+        .up_to_n_times(1)
+        .mount(&app.auth)
+        .await;
+    app.mount_issuer().await;
+    app.mount_messages(message_result(true, 4242)).await;
+
+    let response = app.post_prompt(&cxone_prompt()).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["attempt"], 2,
+        "the first try met the host that was gone"
+    );
+    let discoveries = (app.auth.received_requests().await.unwrap().iter())
+        .filter(|r| r.url.path() == "/.well-known/cxone-configuration")
+        .count();
+    assert_eq!(discoveries, 2);
+    assert_eq!(app.api_requests(MESSAGES_PATH).await.len(), 1);
+}
